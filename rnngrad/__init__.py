@@ -1,0 +1,72 @@
+"""rnngrad: exact gradient anatomy of recurrent networks in JAX.
+
+How much gradient reaches step k from the loss at step t, and why: exact per-timestep
+contributions, Jacobian products and their spectra, Lyapunov exponents, vectorised
+sweeps over the recurrent weight scale, and the classic remedies.
+"""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from . import _init as init
+from ._anatomy import (
+    Contributions as Contributions,
+    FinalProfile as FinalProfile,
+    ProductSpectra as ProductSpectra,
+    final_step_profile as final_step_profile,
+    jacobian_product_spectra as jacobian_product_spectra,
+    jacobian_spectral_norms as jacobian_spectral_norms,
+    lag_profile as lag_profile,
+    state_jacobians as state_jacobians,
+    timestep_contributions as timestep_contributions,
+)
+from ._cells import (
+    RecurrentScaled as RecurrentScaled,
+    VanillaCell as VanillaCell,
+    flatten_carry as flatten_carry,
+    fold_recurrent_scale as fold_recurrent_scale,
+    nonlinearity_gain as nonlinearity_gain,
+    recurrent_weight as recurrent_weight,
+    scale_recurrent as scale_recurrent,
+    state_size as state_size,
+    zero_carry as zero_carry,
+)
+from ._lyapunov import lyapunov_spectrum as lyapunov_spectrum
+from ._theory import (
+    pascanu_bound as pascanu_bound,
+    pascanu_rate as pascanu_rate,
+    vanishing_guaranteed as vanishing_guaranteed,
+)
+from ._unroll import final_carry as final_carry, unroll as unroll
+
+try:
+    __version__ = _version("rnngrad")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "init",
+    "Contributions",
+    "FinalProfile",
+    "ProductSpectra",
+    "final_step_profile",
+    "jacobian_product_spectra",
+    "jacobian_spectral_norms",
+    "lag_profile",
+    "lyapunov_spectrum",
+    "pascanu_bound",
+    "pascanu_rate",
+    "state_jacobians",
+    "timestep_contributions",
+    "vanishing_guaranteed",
+    "RecurrentScaled",
+    "VanillaCell",
+    "final_carry",
+    "flatten_carry",
+    "fold_recurrent_scale",
+    "nonlinearity_gain",
+    "recurrent_weight",
+    "scale_recurrent",
+    "state_size",
+    "unroll",
+    "zero_carry",
+]

@@ -1,0 +1,90 @@
+"""Unrolling a cell over a sequence with ``lax.scan``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, PyTree
+
+from ._cells import RecurrentScaled, zero_carry
+from ._checks import check_same_structure, check_time_axis, describe
+
+
+def check_cell_call(cell: Any, xs: PyTree, carry0: PyTree) -> int:
+    """Validate ``cell``, ``xs`` and ``carry0`` at trace time; return T.
+
+    ``xs`` must have a leading time axis with T >= 1; for cells with an ``input_size``,
+    each step's input must be (input_size,). ``carry0`` must match the structure, shapes
+    and dtypes of what the cell returns.
+    """
+    if not callable(cell):
+        raise TypeError(f"`cell` must be a callable pytree cell(x, carry), got {describe(cell)}.")
+    length = check_time_axis("xs", xs)
+    inner = cell.cell if isinstance(cell, RecurrentScaled) else cell
+    input_size = getattr(inner, "input_size", None)
+    if isinstance(input_size, int) and isinstance(xs, (jax.Array, jnp.ndarray)):
+        if xs.ndim != 2 or xs.shape[1] != input_size:
+            raise ValueError(
+                f"`xs` must have shape (T, {input_size}) for this {type(inner).__name__} "
+                f"(a time axis, then the input; vmap for batches), got {describe(xs)}."
+            )
+    if getattr(inner, "hidden_size", None) is not None and hasattr(inner, "weight_hh"):
+        expected = zero_carry(cell)
+        check_same_structure("carry0", carry0, expected, f"the carry of {type(inner).__name__}")
+    x0 = jax.tree_util.tree_map(lambda x: x[0], xs)
+    out = jax.eval_shape(lambda x, s: cell(x, s), x0, carry0)
+    check_same_structure("carry0", carry0, out, f"what {type(inner).__name__} returns")
+    return length
+
+
+def unroll(cell: Any, xs: PyTree, carry0: PyTree, *, checkpoint: bool = False) -> PyTree:
+    """Run ``carry_t = cell(xs[t], carry_{t-1})`` for t = 0..T-1 with ``lax.scan``.
+
+    **Arguments:**
+
+    - `cell`: any callable pytree ``cell(x, carry) -> carry`` handling one example
+      (rnngrad's cells, ``eqx.nn.GRUCell``, ``eqx.nn.LSTMCell`` as they are).
+    - `xs`: inputs with a leading time axis, (T, input_size).
+    - `carry0`: the initial carry (the state before step 0), e.g. ``rg.zero_carry(cell)``.
+    - `checkpoint`: rematerialise each step in the backward pass (``jax.checkpoint``),
+      trading compute for memory on long sequences.
+
+    **Returns:** every carry stacked on a leading time axis: (T, H) for a vanilla cell,
+    a tuple of two (T, H) arrays for an LSTM. ``carry0`` is not included.
+
+    **Raises:** ``ValueError`` for ``xs`` without a time axis, T = 0, a wrong input size,
+    or a ``carry0`` that does not match the cell's carry.
+
+    >>> import jax, jax.numpy as jnp, rnngrad as rg
+    >>> cell = rg.VanillaCell(2, 3, key=jax.random.key(0))
+    >>> rg.unroll(cell, jnp.ones((10, 2)), jnp.zeros(3)).shape
+    (10, 3)
+    """
+    check_cell_call(cell, xs, carry0)
+
+    def step(carry: PyTree, x: Array) -> tuple[PyTree, PyTree]:
+        new = cell(x, carry)
+        return new, new
+
+    if checkpoint:
+        step = jax.checkpoint(step)  # type: ignore[assignment]
+    _, carries = jax.lax.scan(step, carry0, xs)
+    return carries
+
+
+def final_carry(cell: Any, xs: PyTree, carry0: PyTree, *, checkpoint: bool = False) -> PyTree:
+    """The last carry of :func:`unroll` without stacking the others (O(1) memory in T)."""
+    check_cell_call(cell, xs, carry0)
+
+    def step(carry: PyTree, x: Array) -> tuple[PyTree, None]:
+        return cell(x, carry), None
+
+    if checkpoint:
+        step = jax.checkpoint(step)  # type: ignore[assignment]
+    carry, _ = jax.lax.scan(step, carry0, xs)
+    return carry
+
+
+__all__ = ["unroll", "final_carry", "check_cell_call"]
