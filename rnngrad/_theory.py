@@ -1,0 +1,80 @@
+"""Pascanu, Mikolov & Bengio (2013)'s conditions and bound for the vanilla cell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float
+
+from ._cells import RecurrentScaled, VanillaCell, nonlinearity_gain, recurrent_weight
+from ._checks import check_real_scalar
+
+
+def _gamma(cell: Any, gamma: float | None) -> float:
+    if gamma is not None:
+        check_real_scalar("gamma", gamma, nonnegative=True)
+        return float(gamma)
+    return nonlinearity_gain(cell)
+
+
+def pascanu_rate(cell: Any, *, gamma: float | None = None) -> Float[Array, ""]:
+    """``‖W_rec‖₂ · γ``: the per-step factor of Pascanu et al.'s bound.
+
+    Since ``‖J_j‖ ≤ ‖diag φ'(a_j)‖ ‖W_rec‖ ≤ γ ‖W_rec‖₂`` with γ = sup |φ'| (1 for tanh,
+    ReLU and the identity), every factor of the BPTT product shrinks a gradient by at most
+    this rate. ``rate < 1`` is *sufficient* for vanishing gradients.
+
+    **Arguments:** `cell`: a :class:`rnngrad.VanillaCell` (scaled or not); `gamma`:
+    override sup |φ'| (needed for a callable nonlinearity).
+
+    **Returns:** a scalar.
+
+    Reference: R. Pascanu, T. Mikolov & Y. Bengio, "On the difficulty of training
+    recurrent neural networks", ICML 2013, section 2.1.
+
+    >>> import jax, rnngrad as rg
+    >>> cell = rg.VanillaCell(1, 4, weight_hh_init=rg.init.orthogonal(0.5), key=jax.random.key(0))
+    >>> round(float(rg.pascanu_rate(cell)), 6)
+    0.5
+    """
+    inner = cell.cell if isinstance(cell, RecurrentScaled) else cell
+    if not isinstance(inner, VanillaCell):
+        raise TypeError(
+            f"pascanu_rate applies to the vanilla cell, got {type(cell).__name__}; for gated "
+            "cells use rg.jacobian_spectral_norms on a trajectory."
+        )
+    weight = recurrent_weight(cell)
+    return jnp.linalg.norm(weight, ord=2) * jnp.asarray(_gamma(cell, gamma), weight.dtype)
+
+
+def vanishing_guaranteed(cell: Any, *, gamma: float | None = None) -> Bool[Array, ""]:
+    """Pascanu et al.'s sufficient condition for vanishing gradients: ``‖W_rec‖₂ γ < 1``."""
+    return pascanu_rate(cell, gamma=gamma) < 1.0
+
+
+def pascanu_bound(
+    cell: Any,
+    lags: ArrayLike,
+    *,
+    grad_norm: ArrayLike = 1.0,
+    gamma: float | None = None,
+    log10: bool = False,
+) -> Float[Array, "..."]:
+    """Upper bound ``(‖W_rec‖₂ γ)^{t−k} · ‖∂L_t/∂s_t‖`` on ``‖∂L_t/∂s_k‖``.
+
+    **Arguments:** `cell` (vanilla); `lags`: t − k (any shape); `grad_norm`:
+    ‖∂L_t/∂s_t‖ (broadcast); `gamma`: as :func:`pascanu_rate`; `log10`: return log10.
+
+    **Returns:** the bound, shaped like ``lags`` broadcast with ``grad_norm``.
+
+    >>> import jax, jax.numpy as jnp, rnngrad as rg
+    >>> cell = rg.VanillaCell(1, 4, weight_hh_init=rg.init.orthogonal(0.5), key=jax.random.key(0))
+    >>> [round(float(v), 6) for v in rg.pascanu_bound(cell, jnp.arange(3.0))]
+    [1.0, 0.5, 0.25]
+    """
+    rate = pascanu_rate(cell, gamma=gamma)
+    lags = jnp.asarray(lags, rate.dtype)
+    grad_norm = jnp.asarray(grad_norm, rate.dtype)
+    log_bound = lags * jnp.log10(rate) + jnp.log10(grad_norm)
+    return log_bound if log10 else jnp.power(10.0, log_bound)
