@@ -31,6 +31,7 @@ from ._cells import (
     zero_carry as zero_carry,
 )
 from ._lyapunov import lyapunov_spectrum as lyapunov_spectrum
+from ._sweep import SweepResult as SweepResult, load_sweep as load_sweep, sweep as sweep
 from ._theory import (
     pascanu_bound as pascanu_bound,
     pascanu_rate as pascanu_rate,
@@ -56,6 +57,9 @@ __all__ = [
     "pascanu_bound",
     "pascanu_rate",
     "state_jacobians",
+    "SweepResult",
+    "load_sweep",
+    "sweep",
     "timestep_contributions",
     "vanishing_guaranteed",
     "RecurrentScaled",

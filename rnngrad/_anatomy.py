@@ -263,8 +263,15 @@ class Contributions(eqx.Module):
 
     @property
     def overflowed(self) -> Bool[Array, ""]:
-        """True if some ``norms`` entry is inf while its ``log_norms`` is finite."""
-        return jnp.any(jnp.isinf(self.norms) & jnp.isfinite(self.log_norms))
+        """True if some ``norms`` entry or parameter gradient overflowed to inf.
+
+        The ``log_norms`` stay exact in that case; the parameter gradients are true
+        derivatives and are not rescaled, so they overflow with the gradient itself.
+        """
+        over = jnp.any(jnp.isinf(self.norms) & jnp.isfinite(self.log_norms))
+        for g in jax.tree_util.tree_leaves(self.param_grads):
+            over = over | jnp.any(jnp.isinf(g))
+        return over
 
 
 def _step_loss_grads(

@@ -1,0 +1,414 @@
+"""Gradient anatomy, each derivative checked against an independent method in float64."""
+
+import equinox as eqx
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import rnngrad as rg
+
+T, H, IN = 7, 3, 2
+XS = jax.random.normal(jax.random.key(10), (T, IN))
+YS = jax.random.normal(jax.random.key(11), (T, H))
+
+
+def mse(carry, y):
+    h = carry[0] if isinstance(carry, tuple) else carry
+    return 0.5 * jnp.sum((h - y) ** 2)
+
+
+def make_cell(kind, scale=1.3):
+    key = jax.random.key(1)
+    if kind == "gru":
+        return eqx.nn.GRUCell(IN, H, key=key)
+    if kind == "lstm":
+        return eqx.nn.LSTMCell(IN, H, key=key)
+    cell = rg.VanillaCell(IN, H, nonlinearity=kind, key=key)
+    cell = eqx.tree_at(lambda c: c.bias, cell, jnp.array([0.1, -0.2, 0.3]))
+    return rg.scale_recurrent(cell, scale)
+
+
+def carry0_of(cell):
+    return jax.tree_util.tree_map(lambda z: z + 0.05, rg.zero_carry(cell))
+
+
+def python_loop_norms(cell, xs, carry0, ys):
+    """Hand-unrolled BPTT: ∂L_t/∂s_k = g_t J_t J_{t-1} ... J_{k+1}, in plain NumPy."""
+    s_prev, unravel = jax.flatten_util.ravel_pytree(carry0)
+    states, jacs = [], []
+    for t in range(xs.shape[0]):
+
+        def f(s, t=t):
+            return jax.flatten_util.ravel_pytree(cell(xs[t], unravel(s)))[0]
+
+        jacs.append(np.asarray(jax.jacobian(f)(s_prev)))
+        s_prev = f(s_prev)
+        states.append(s_prev)
+    out = np.zeros((xs.shape[0], xs.shape[0]))
+    for t in range(xs.shape[0]):
+        row = np.asarray(jax.grad(lambda s, t=t: mse(unravel(s), ys[t]))(states[t]))
+        for k in range(t, -1, -1):
+            out[t, k] = np.linalg.norm(row)
+            row = row @ jacs[k]  # J_k in the right order: the cotangent multiplies from the left
+    return out
+
+
+def finite_difference_norms(cell, xs, carry0, ys, eps=1e-6):
+    """Central differences of every L_t w.r.t. a perturbation added to state s_k."""
+    s0, unravel = jax.flatten_util.ravel_pytree(carry0)
+    size = s0.shape[0]
+
+    @jax.jit
+    def losses(eps_matrix):
+        def step(s, inp):
+            x, e = inp
+            new = jax.flatten_util.ravel_pytree(cell(x, unravel(s)))[0] + e
+            return new, new
+
+        _, states = jax.lax.scan(step, s0, (xs, eps_matrix))
+        return jax.vmap(lambda s, y: mse(unravel(s), y))(states, ys)
+
+    grads = np.zeros((xs.shape[0], xs.shape[0], size))
+    for k in range(xs.shape[0]):
+        for i in range(size):
+            e = np.zeros((xs.shape[0], size))
+            e[k, i] = eps
+            grads[:, k, i] = (losses(jnp.asarray(e)) - losses(jnp.asarray(-e))) / (2 * eps)
+    return np.linalg.norm(grads, axis=-1)
+
+
+@pytest.fixture(scope="module", params=["tanh", "relu", "gru", "lstm"])
+def problem(request):
+    cell = make_cell(request.param)
+    carry0 = carry0_of(cell)
+    scan = rg.timestep_contributions(cell, XS, carry0, mse, YS)
+    return request.param, cell, carry0, scan
+
+
+def test_norms_match_hand_unrolled_loop(problem):
+    _, cell, carry0, scan = problem
+    want = python_loop_norms(cell, XS, carry0, YS)
+    np.testing.assert_allclose(scan.norms, want, rtol=1e-10, atol=0)
+    assert np.all(np.asarray(scan.norms)[np.triu_indices(T, 1)] == 0)
+
+
+def test_norms_match_jacrev_reference(problem):
+    _, cell, carry0, scan = problem
+    ref = rg.timestep_contributions(cell, XS, carry0, mse, YS, method="jacrev")
+    np.testing.assert_allclose(scan.norms, ref.norms, rtol=1e-10, atol=0)
+    np.testing.assert_allclose(scan.losses, ref.losses, rtol=1e-13)
+    for a, b in zip(jax.tree_util.tree_leaves(scan.param_grads), jax.tree_util.tree_leaves(
+        ref.param_grads
+    )):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def test_norms_match_jacfwd(problem):
+    _, cell, carry0, scan = problem
+    s0, unravel = jax.flatten_util.ravel_pytree(carry0)
+
+    def losses(eps_matrix):
+        def step(s, inp):
+            x, e = inp
+            new = jax.flatten_util.ravel_pytree(cell(x, unravel(s)))[0] + e
+            return new, new
+
+        _, states = jax.lax.scan(step, s0, (XS, eps_matrix))
+        return jax.vmap(lambda s, y: mse(unravel(s), y))(states, YS)
+
+    jac = jax.jacfwd(losses)(jnp.zeros((T, s0.shape[0])))
+    np.testing.assert_allclose(scan.norms, jnp.linalg.norm(jac, axis=-1), rtol=1e-10, atol=0)
+
+
+def test_norms_match_finite_differences(problem):
+    kind, cell, carry0, scan = problem
+    if kind == "relu":
+        pytest.skip("ReLU kinks make central differences unreliable; covered by the others")
+    want = finite_difference_norms(cell, XS, carry0, YS)
+    np.testing.assert_allclose(scan.norms, want, rtol=1e-6, atol=1e-9)
+
+
+def test_param_grads_sum_to_grad(problem):
+    _, cell, carry0, scan = problem
+
+    def total(c):
+        return jnp.sum(jax.vmap(mse)(rg.unroll(c, XS, carry0), YS))
+
+    grad = eqx.filter_grad(total)(cell)
+    got = jax.tree_util.tree_leaves(scan.grad)
+    want = jax.tree_util.tree_leaves(eqx.filter(grad, eqx.is_inexact_array))
+    assert len(got) == len(want) > 0
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-14)
+    for leaf in jax.tree_util.tree_leaves(scan.param_grads):
+        assert leaf.shape[0] == T
+    assert bool(scan.finite) and not bool(scan.overflowed)
+
+
+@pytest.mark.parametrize("blocks", [1, 3, T])
+def test_blocks_do_not_change_the_answer(blocks):
+    cell = make_cell("tanh")
+    a = rg.timestep_contributions(cell, XS, carry0_of(cell), mse, YS, blocks=blocks)
+    b = rg.timestep_contributions(cell, XS, carry0_of(cell), mse, YS, method="jacrev")
+    np.testing.assert_allclose(a.norms, b.norms, rtol=1e-10)
+
+
+def orth_linear(scale, hidden=4, key=0):
+    return rg.VanillaCell(
+        1,
+        hidden,
+        nonlinearity="identity",
+        weight_hh_init=rg.init.orthogonal(scale),
+        key=jax.random.key(key),
+    )
+
+
+def test_linear_rnn_products_are_matrix_powers():
+    cell = rg.VanillaCell(1, 4, nonlinearity="identity", key=jax.random.key(3))
+    w = np.asarray(cell.weight_hh)
+    xs = jnp.ones((6, 1))
+    jac = rg.state_jacobians(cell, xs, jnp.zeros(4))
+    for t in range(6):
+        np.testing.assert_allclose(jac[t], w, rtol=1e-14)
+    # ∂s_t/∂s_k = W^{t-k}, seen through a loss c·s_t: ‖∂L_t/∂s_k‖ = ‖c W^{t-k}‖.
+    c = jnp.array([1.0, -2.0, 0.5, 3.0])
+    res = rg.timestep_contributions(cell, xs, jnp.zeros(4), lambda h, y: y * (c @ h), jnp.ones(6))
+    for t in range(6):
+        for k in range(t + 1):
+            want = np.linalg.norm(np.asarray(c) @ np.linalg.matrix_power(w, t - k))
+            np.testing.assert_allclose(res.norms[t, k], want, rtol=1e-12)
+    # The full product through jacfwd of the unroll w.r.t. the initial state.
+    prod = jax.jacfwd(lambda h0: rg.unroll(cell, xs, h0)[-1])(jnp.zeros(4))
+    np.testing.assert_allclose(prod, np.linalg.matrix_power(w, 6), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("scale,sign", [(0.5, -1.0), (2.0, 1.0)])
+def test_log_path_exact_at_lag_ten_thousand(scale, sign):
+    cell = orth_linear(scale)
+    xs = jnp.zeros((10001, 1))
+    prof = rg.final_step_profile(cell, xs, jnp.ones(4), lambda h: jnp.sum(h))
+    ratio = prof.log_norms[0] - prof.log_norms[-1]
+    np.testing.assert_allclose(ratio, sign * 10000 * np.log10(2.0), rtol=1e-12)
+    lags = rg.lag_profile(prof, log10=True)
+    np.testing.assert_allclose(lags - lags[0], sign * np.arange(10001) * np.log10(2), atol=1e-9)
+    # The plain norms under/overflow where the logs do not; that is why they exist.
+    assert float(prof.norms[0]) in (0.0, float("inf"))
+    # Two-level checkpointing gives the same numbers.
+    ckpt = rg.final_step_profile(cell, xs, jnp.ones(4), lambda h: jnp.sum(h), checkpoint_every=73)
+    np.testing.assert_allclose(ckpt.log_norms, prof.log_norms, rtol=1e-13)
+
+
+def test_log_path_agrees_with_direct_float64_where_finite():
+    cell = rg.scale_recurrent(rg.VanillaCell(1, 5, key=jax.random.key(4)), 0.6)
+    xs = jax.random.normal(jax.random.key(5), (40, 1))
+    prof = rg.final_step_profile(cell, xs, jnp.zeros(5), lambda h: jnp.sum(jnp.sin(h)))
+    s0 = jnp.zeros(5)
+
+    def final_loss(eps):
+        def step(s, inp):
+            x, e = inp
+            return cell(x, s) + e, None
+
+        s, _ = jax.lax.scan(step, s0, (xs, eps))
+        return jnp.sum(jnp.sin(s))
+
+    direct = jnp.linalg.norm(jax.grad(final_loss)(jnp.zeros((40, 5))), axis=-1)
+    np.testing.assert_allclose(prof.norms, direct, rtol=1e-11)
+    np.testing.assert_allclose(prof.log_norms, np.log10(np.asarray(direct)), rtol=1e-12)
+
+
+def test_log_path_in_float32_survives_underflow():
+    cell = rg.VanillaCell(
+        1,
+        4,
+        nonlinearity="identity",
+        weight_hh_init=rg.init.orthogonal(0.5),
+        dtype=jnp.float32,
+        key=jax.random.key(0),
+    )
+    prof = rg.final_step_profile(
+        cell, jnp.zeros((300, 1), jnp.float32), jnp.ones(4, jnp.float32), lambda h: jnp.sum(h)
+    )
+    assert float(prof.norms[0]) == 0.0  # 0.5**299 underflows float32
+    np.testing.assert_allclose(prof.log_norms[0] - prof.log_norms[-1], -299 * np.log10(2), rtol=1e-5)
+
+
+def test_contributions_log_norms_beyond_float64_range():
+    cell = orth_linear(0.25)
+    length = 600  # 0.25**599 ~ 1e-361: below float64's smallest subnormal
+    res = rg.timestep_contributions(
+        cell, jnp.zeros((length, 1)), jnp.ones(4), lambda h, y: y * jnp.sum(h), jnp.ones(length)
+    )
+    assert float(res.norms[-1, 0]) == 0.0
+    np.testing.assert_allclose(
+        res.log_norms[-1, 0] - res.log_norms[-1, -1], -(length - 1) * np.log10(4.0), rtol=1e-12
+    )
+    profile = rg.lag_profile(res, log10=True)
+    np.testing.assert_allclose(profile - profile[0], -np.arange(length) * np.log10(4.0), atol=1e-8)
+
+
+def test_lag_profile_geometric_mean_by_hand():
+    m = np.array([[2.0, 0.0, 0.0], [0.5, 4.0, 0.0], [0.1, 0.2, 8.0]])
+    want = [
+        (2.0 * 4.0 * 8.0) ** (1 / 3),
+        (0.5 * 0.2) ** 0.5,
+        0.1,
+    ]
+    np.testing.assert_allclose(rg.lag_profile(jnp.asarray(m)), want, rtol=1e-14)
+    # A step without a loss (zero diagonal) is left out of the mean.
+    m[1] = 0.0
+    want = [(2.0 * 8.0) ** 0.5, 0.2, 0.1]
+    np.testing.assert_allclose(rg.lag_profile(jnp.asarray(m)), want, rtol=1e-14)
+
+
+RATE_T = 12
+
+
+@jax.jit
+def _bound_gap(weight, xs):
+    cell = eqx.tree_at(
+        lambda c: c.weight_hh, rg.VanillaCell(2, 5, key=jax.random.key(0)), weight
+    )
+    res = rg.timestep_contributions(
+        cell, xs, jnp.zeros(5), mse, jnp.ones((RATE_T, 5)), blocks=1
+    )
+    diag = jnp.diagonal(res.log_norms)
+    lags = jnp.arange(RATE_T)[:, None] - jnp.arange(RATE_T)[None, :]
+    bound = rg.pascanu_bound(cell, lags, grad_norm=10.0 ** diag[:, None], log10=True)
+    lower = jnp.tril(jnp.ones((RATE_T, RATE_T), bool))
+    return jnp.max(jnp.where(lower, res.log_norms - bound, -jnp.inf))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0.1, 3.0))
+def test_pascanu_bound_holds(seed, scale):
+    key_w, key_x = jax.random.split(jax.random.key(seed))
+    weight = rg.init.gaussian(scale)(key_w, (5, 5))
+    xs = jax.random.normal(key_x, (RATE_T, 2))
+    assert float(_bound_gap(weight, xs)) <= 1e-12
+
+
+def test_pascanu_rate_and_condition():
+    cell = rg.VanillaCell(1, 6, weight_hh_init=rg.init.orthogonal(0.9), key=jax.random.key(0))
+    np.testing.assert_allclose(rg.pascanu_rate(cell), 0.9, rtol=1e-12)
+    assert bool(rg.vanishing_guaranteed(cell))
+    assert not bool(rg.vanishing_guaranteed(rg.scale_recurrent(cell, 1.2)))
+    np.testing.assert_allclose(rg.pascanu_rate(cell, gamma=0.25), 0.225, rtol=1e-12)
+    with pytest.raises(TypeError, match="callable nonlinearity"):
+        rg.pascanu_rate(rg.VanillaCell(1, 2, nonlinearity=jnp.sin, key=jax.random.key(0)))
+    with pytest.raises(TypeError, match="vanilla cell"):
+        rg.pascanu_rate(eqx.nn.GRUCell(1, 2, key=jax.random.key(0)))
+
+
+def test_lyapunov_of_linear_rnn_is_log_abs_eigenvalues():
+    cell = rg.VanillaCell(
+        1, 6, nonlinearity="identity", weight_hh_init=rg.init.gaussian(0.9), key=jax.random.key(7)
+    )
+    xs = jax.random.normal(jax.random.key(8), (2000, 1))
+    got = rg.lyapunov_spectrum(cell, xs, jnp.zeros(6))
+    want = np.sort(np.log(np.abs(np.linalg.eigvals(np.asarray(cell.weight_hh)))))[::-1]
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    top = rg.lyapunov_spectrum(cell, xs, jnp.zeros(6), n=2, warmup=100)
+    np.testing.assert_allclose(top, want[:2], atol=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["tanh", "gru", "lstm"])
+def test_lyapunov_sum_equals_mean_log_det(kind):
+    """Σλ_i = (1/T) Σ_t log|det J_t| exactly: an independent check for nonlinear cells."""
+    cell = make_cell(kind, scale=1.5)
+    xs = jax.random.normal(jax.random.key(9), (50, IN))
+    carry0 = carry0_of(cell)
+    lam = rg.lyapunov_spectrum(cell, xs, carry0)
+    _, logdet = jnp.linalg.slogdet(rg.state_jacobians(cell, xs, carry0))
+    np.testing.assert_allclose(jnp.sum(lam), jnp.mean(logdet), rtol=1e-10)
+    assert lam.shape == (2 * H if kind == "lstm" else H,)
+    assert np.all(np.diff(np.asarray(lam)) <= 0)
+
+
+def test_product_spectra_match_direct_products():
+    cell = make_cell("tanh")
+    carry0 = carry0_of(cell)
+    jac = np.asarray(rg.state_jacobians(cell, XS, carry0))
+    spectra = rg.jacobian_product_spectra(cell, XS, carry0)
+    prod = np.eye(H)
+    for d in range(1, T + 1):
+        prod = prod @ jac[T - d]  # ∂s_{T-1}/∂s_{T-1-d} = J_{T-1} ... J_{T-d}
+        want = np.log10(np.linalg.svd(prod, compute_uv=False))
+        np.testing.assert_allclose(spectra.log10_singular_values[d - 1], want, rtol=1e-10)
+    norms = rg.jacobian_spectral_norms(cell, XS, carry0)
+    np.testing.assert_allclose(norms, np.linalg.svd(jac, compute_uv=False)[:, 0], rtol=1e-12)
+
+
+def test_vmap_and_jit_equal_the_loop():
+    cell = make_cell("tanh", scale=1.0)
+    carry0 = carry0_of(cell)
+    scales = jnp.array([0.5, 1.0, 1.7])
+
+    @jax.jit
+    def norms(scale):
+        return rg.timestep_contributions(rg.scale_recurrent(cell, scale), XS, carry0, mse, YS)
+
+    batched = jax.vmap(norms)(scales)
+    for i, s in enumerate(scales):
+        single = rg.timestep_contributions(rg.scale_recurrent(cell, s), XS, carry0, mse, YS)
+        np.testing.assert_allclose(batched.norms[i], single.norms, rtol=1e-12)
+        np.testing.assert_allclose(batched.param_grads.weight_hh[i], single.param_grads.weight_hh,
+                                   rtol=1e-12, atol=1e-15)
+    lam = jax.vmap(lambda s: rg.lyapunov_spectrum(rg.scale_recurrent(cell, s), XS, carry0))(scales)
+    for i, s in enumerate(scales):
+        np.testing.assert_allclose(
+            lam[i], rg.lyapunov_spectrum(rg.scale_recurrent(cell, s), XS, carry0), rtol=1e-12
+        )
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_bad_input():
+    cell = make_cell("tanh")
+    carry0 = carry0_of(cell)
+    with pytest.raises(ValueError, match="`ys` must have the same number of steps.*T = 7.*6"):
+        rg.timestep_contributions(cell, XS, carry0, mse, YS[:6])
+    with pytest.raises(ValueError, match="must return a real floating scalar"):
+        rg.timestep_contributions(cell, XS, carry0, lambda h, y: h - y, YS)
+    with pytest.raises(ValueError, match="must return a real floating scalar"):
+        rg.final_step_profile(cell, XS, carry0, lambda h: h)
+    with pytest.raises(ValueError, match="T = 0"):
+        rg.timestep_contributions(cell, XS[:0], carry0, mse, YS[:0])
+    with pytest.raises(ValueError, match="T = 0"):
+        rg.lyapunov_spectrum(cell, XS[:0], carry0)
+    with pytest.raises(ValueError, match=r"`n` must lie in \[1, S = 3\].*got 4"):
+        rg.lyapunov_spectrum(cell, XS, carry0, n=4)
+    with pytest.raises(ValueError, match="`warmup` must lie in"):
+        rg.lyapunov_spectrum(cell, XS, carry0, warmup=T)
+    with pytest.raises(ValueError, match="`method` must be"):
+        rg.timestep_contributions(cell, XS, carry0, mse, YS, method="fd")
+    with pytest.raises(ValueError, match="`checkpoint_every` must divide T = 7"):
+        rg.final_step_profile(cell, XS, carry0, lambda h: jnp.sum(h), checkpoint_every=3)
+    with pytest.raises(ValueError, match=r"\(T, T\)"):
+        rg.lag_profile(jnp.ones((3, 4)))
+
+
+def test_non_finite_parameters_are_flagged_not_hidden():
+    cell = make_cell("tanh")
+    bad = eqx.tree_at(lambda c: c.weight_hh, cell, cell.weight_hh.at[0, 0].set(jnp.nan))
+    res = rg.timestep_contributions(bad, XS, carry0_of(cell), mse, YS)
+    assert not bool(res.finite)
+    good = rg.timestep_contributions(cell, XS, carry0_of(cell), mse, YS)
+    assert bool(good.finite)
+
+
+def test_exploding_regime_gives_large_logs_with_flag():
+    cell = orth_linear(3.0)
+    length = 800  # 3**799 ~ 1e381 overflows float64
+    res = rg.timestep_contributions(
+        cell, jnp.zeros((length, 1)), jnp.ones(4), lambda h, y: y * jnp.sum(h), jnp.ones(length)
+    )
+    assert bool(res.overflowed)
+    assert not np.any(np.isnan(np.asarray(res.log_norms)))
+    np.testing.assert_allclose(res.log_norms[-1, 0] - res.log_norms[-1, -1], 799 * np.log10(3.0),
+                               rtol=1e-12)
