@@ -100,9 +100,9 @@ def test_norms_match_jacrev_reference(problem):
     ref = rg.timestep_contributions(cell, XS, carry0, mse, YS, method="jacrev")
     np.testing.assert_allclose(scan.norms, ref.norms, rtol=1e-10, atol=0)
     np.testing.assert_allclose(scan.losses, ref.losses, rtol=1e-13)
-    for a, b in zip(jax.tree_util.tree_leaves(scan.param_grads), jax.tree_util.tree_leaves(
-        ref.param_grads
-    )):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(scan.param_grads), jax.tree_util.tree_leaves(ref.param_grads)
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
@@ -234,7 +234,9 @@ def test_log_path_in_float32_survives_underflow():
         cell, jnp.zeros((300, 1), jnp.float32), jnp.ones(4, jnp.float32), lambda h: jnp.sum(h)
     )
     assert float(prof.norms[0]) == 0.0  # 0.5**299 underflows float32
-    np.testing.assert_allclose(prof.log_norms[0] - prof.log_norms[-1], -299 * np.log10(2), rtol=1e-5)
+    np.testing.assert_allclose(
+        prof.log_norms[0] - prof.log_norms[-1], -299 * np.log10(2), rtol=1e-5
+    )
 
 
 def test_contributions_log_norms_beyond_float64_range():
@@ -270,12 +272,8 @@ RATE_T = 12
 
 @jax.jit
 def _bound_gap(weight, xs):
-    cell = eqx.tree_at(
-        lambda c: c.weight_hh, rg.VanillaCell(2, 5, key=jax.random.key(0)), weight
-    )
-    res = rg.timestep_contributions(
-        cell, xs, jnp.zeros(5), mse, jnp.ones((RATE_T, 5)), blocks=1
-    )
+    cell = eqx.tree_at(lambda c: c.weight_hh, rg.VanillaCell(2, 5, key=jax.random.key(0)), weight)
+    res = rg.timestep_contributions(cell, xs, jnp.zeros(5), mse, jnp.ones((RATE_T, 5)), blocks=1)
     diag = jnp.diagonal(res.log_norms)
     lags = jnp.arange(RATE_T)[:, None] - jnp.arange(RATE_T)[None, :]
     bound = rg.pascanu_bound(cell, lags, grad_norm=10.0 ** diag[:, None], log10=True)
@@ -356,8 +354,9 @@ def test_vmap_and_jit_equal_the_loop():
     for i, s in enumerate(scales):
         single = rg.timestep_contributions(rg.scale_recurrent(cell, s), XS, carry0, mse, YS)
         np.testing.assert_allclose(batched.norms[i], single.norms, rtol=1e-12)
-        np.testing.assert_allclose(batched.param_grads.weight_hh[i], single.param_grads.weight_hh,
-                                   rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            batched.param_grads.weight_hh[i], single.param_grads.weight_hh, rtol=1e-12, atol=1e-15
+        )
     lam = jax.vmap(lambda s: rg.lyapunov_spectrum(rg.scale_recurrent(cell, s), XS, carry0))(scales)
     for i, s in enumerate(scales):
         np.testing.assert_allclose(
@@ -410,5 +409,6 @@ def test_exploding_regime_gives_large_logs_with_flag():
     )
     assert bool(res.overflowed)
     assert not np.any(np.isnan(np.asarray(res.log_norms)))
-    np.testing.assert_allclose(res.log_norms[-1, 0] - res.log_norms[-1, -1], 799 * np.log10(3.0),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        res.log_norms[-1, 0] - res.log_norms[-1, -1], 799 * np.log10(3.0), rtol=1e-12
+    )

@@ -99,9 +99,7 @@ SHARDED_SCRIPT = textwrap.dedent(
 @pytest.mark.parametrize("n_devices", [2, 3])
 def test_sharded_equals_unsharded(whole, tmp_path, n_devices):
     out = str(tmp_path / "sharded.npz")
-    script = SHARDED_SCRIPT.format(
-        tests=os.path.dirname(__file__), n=n_devices, out=out
-    )
+    script = SHARDED_SCRIPT.format(tests=os.path.dirname(__file__), n=n_devices, out=out)
     env = dict(os.environ)
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n_devices}"
     env["JAX_ENABLE_X64"] = "1"
