@@ -32,6 +32,16 @@ from ._cells import (
 )
 from ._lyapunov import lyapunov_spectrum as lyapunov_spectrum
 from ._sweep import SweepResult as SweepResult, load_sweep as load_sweep, sweep as sweep
+from ._tasks import (
+    TASK_NAMES as TASK_NAMES,
+    AbstractTask as AbstractTask,
+    AddingTask as AddingTask,
+    CopyTask as CopyTask,
+    MultiplicationTask as MultiplicationTask,
+    SequenceTarget as SequenceTarget,
+    TemporalOrderTask as TemporalOrderTask,
+    make_task as make_task,
+)
 from ._theory import (
     pascanu_bound as pascanu_bound,
     pascanu_rate as pascanu_rate,
@@ -58,6 +68,14 @@ __all__ = [
     "pascanu_rate",
     "state_jacobians",
     "SweepResult",
+    "TASK_NAMES",
+    "AbstractTask",
+    "AddingTask",
+    "CopyTask",
+    "MultiplicationTask",
+    "SequenceTarget",
+    "TemporalOrderTask",
+    "make_task",
     "load_sweep",
     "sweep",
     "timestep_contributions",

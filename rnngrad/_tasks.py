@@ -1,0 +1,914 @@
+"""Synthetic long-term-dependency tasks: adding, multiplication, temporal order, copy.
+
+The pathological problems of Hochreiter & Schmidhuber (1997), as used by Pascanu,
+Mikolov & Bengio (2013) and their code (``pascanur/trainingRNNs``), and the copy
+(memorisation) task in the form of Arjovsky, Shah & Bengio (2016).
+
+Every task is a hashable equinox Module without array leaves (so it can be passed
+through ``jax.jit``/``jax.vmap`` or closed over freely) with one uniform API:
+
+- ``task.sample(key) -> (xs, y)``: ONE example; ``xs`` is (T, input_size), ``y`` the target.
+  Batches are ``jax.vmap`` over keys, or ``task.batch(key, batch_size)``.
+- ``task.loss(prediction, y)``: the training loss of one example (squared error or
+  softmax cross-entropy), ``task.baseline_loss``: the expected loss of the best
+  prediction that ignores the input, computed from the target distribution.
+- ``task.is_correct(prediction, y)``, ``task.error_rate(predictions, ys)``,
+  ``task.solved(predictions, ys)``: the success criteria of the papers.
+- ``task.readout``: ``"last"`` -- the prediction is read from the final step's state
+  (adding, multiplication, temporal order: Pascanu's ``lastLinear``/``lastSoftmax``), or
+  ``"every"`` -- one prediction per step, (T, output_size) (copy: Pascanu's ``softmax``).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any, ClassVar, Literal, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+
+from ._checks import check_positive_int, describe
+
+Criterion = Literal["pascanu", "hochreiter"]
+
+#: Pascanu et al. (2013): a regression sample is wrong if its squared error exceeds this.
+PASCANU_SQUARED_ERROR_THRESHOLD = 0.04
+#: Pascanu et al. (2013): a task is solved when the error rate is below this ...
+PASCANU_SOLVED_ERROR_RATE = 0.01
+#: ... on this many fresh test samples.
+PASCANU_TEST_SIZE = 10_000
+#: Hochreiter & Schmidhuber (1997): a regression sequence is correct if the absolute
+#: error at its end is below this; solved when every test sequence is correct.
+HOCHREITER_ABSOLUTE_ERROR_THRESHOLD = 0.04
+
+_CRITERIA = ("pascanu", "hochreiter")
+
+
+class SequenceTarget(NamedTuple):
+    """The target of a task with one prediction per step (the copy task).
+
+    - `labels`: (T,) int32 class of every step (the blank class where nothing is due).
+    - `mask`: (T,) bool, ``True`` at the steps that carry loss and are checked for
+      correctness.
+    """
+
+    labels: Int[Array, " T"]
+    mask: Bool[Array, " T"]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_length(task: str, length: Any, minimum: int, why: str) -> int:
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
+        raise TypeError(
+            f"{task}: `length` (the number of time steps T) must be an int >= {minimum}, "
+            f"got {describe(length)}."
+        )
+    if length < minimum:
+        raise ValueError(f"{task}: `length` must be >= {minimum} ({why}), got {int(length)}.")
+    return int(length)
+
+
+def _check_choice(task: str, name: str, value: Any, choices: tuple[Any, ...]) -> Any:
+    if isinstance(value, bool) or value not in choices:
+        raise ValueError(f"{task}: `{name}` must be one of {list(choices)}, got {value!r}.")
+    return value
+
+
+def _check_int_at_least(task: str, name: str, value: Any, minimum: int, why: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{task}: `{name}` must be an int >= {minimum}, got {describe(value)}.")
+    if value < minimum:
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{task}: `{name}` must be >= {minimum}{reason}, got {int(value)}.")
+    return int(value)
+
+
+def _check_dtype(task: str, dtype: Any) -> np.dtype:
+    if dtype is None:
+        return jnp.asarray(0.0).dtype
+    try:
+        resolved = jnp.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"{task}: `dtype` must be a floating dtype, got {dtype!r}.") from err
+    if not jnp.issubdtype(resolved, jnp.floating):
+        raise TypeError(f"{task}: `dtype` must be a floating dtype, got {resolved}.")
+    return resolved
+
+
+def _check_value_range(task: str, value_range: Any) -> tuple[float, float]:
+    try:
+        low, high = value_range
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"{task}: `value_range` must be a pair (low, high) of finite reals, "
+            f"got {describe(value_range)}."
+        ) from err
+    for v in (low, high):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(
+                f"{task}: `value_range` must be a pair (low, high) of finite reals, "
+                f"got {value_range!r}."
+            )
+    low, high = float(low), float(high)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(
+            f"{task}: `value_range` must be finite with low < high, got {value_range!r}."
+        )
+    return low, high
+
+
+def _check_key(task: str, key: Any) -> None:
+    if not hasattr(key, "dtype") or not hasattr(key, "shape"):
+        raise TypeError(f"{task}.sample: `key` must be a jax.random key, got {describe(key)}.")
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(
+                f"{task}.sample: `key` must be ONE key of shape () (the sample is one "
+                f"example; use .batch or jax.vmap for batches), got {describe(key)}."
+            )
+    elif key.dtype == jnp.uint32:
+        if key.ndim != 1:
+            raise ValueError(
+                f"{task}.sample: `key` must be ONE raw key of shape (2,) (the sample is one "
+                f"example; use .batch or jax.vmap for batches), got {describe(key)}."
+            )
+    else:
+        raise TypeError(
+            f"{task}.sample: `key` must be a jax.random key (jax.random.key(seed)), "
+            f"got {describe(key)}."
+        )
+
+
+def _check_float_array(where: str, name: str, value: Any, shape: tuple[int, ...]) -> Array:
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        raise TypeError(
+            f"{where}: `{name}` must be an array of shape {shape}, got {describe(value)}."
+        )
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        raise TypeError(f"{where}: `{name}` must have a floating dtype, got {describe(value)}.")
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{where}: `{name}` must have shape {shape}, got {describe(value)}.")
+    return value
+
+
+def _check_labels(where: str, labels: Any) -> Array:
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(
+            f"{where}: the class labels must have an integer dtype, got {describe(labels)}."
+        )
+    return labels
+
+
+def _leading_size(where: str, name: str, tree: PyTree) -> int:
+    leaves = jax.tree_util.tree_leaves(tree)
+    if not leaves or any(not hasattr(x, "shape") or len(x.shape) == 0 for x in leaves):
+        raise ValueError(
+            f"{where}: `{name}` must be batched, with a leading batch axis, got {describe(tree)}."
+        )
+    sizes = {x.shape[0] for x in leaves}
+    if len(sizes) != 1:
+        raise ValueError(f"{where}: `{name}` leaves disagree on the batch size: {sorted(sizes)}.")
+    return sizes.pop()
+
+
+# --------------------------------------------------------------------------- base class
+
+
+class AbstractTask(eqx.Module):
+    """The common interface of rnngrad's synthetic tasks (see the module docstring).
+
+    Concrete tasks: :class:`AddingTask`, :class:`MultiplicationTask`,
+    :class:`TemporalOrderTask`, :class:`CopyTask`; build them by name with
+    :func:`make_task`. Attributes every task has:
+
+    - `name`: the task's name for :func:`make_task`.
+    - `length`: T, the number of time steps of ``xs``.
+    - `input_size`, `output_size`: the sizes of one input step and of one prediction.
+    - `kind`: ``"regression"`` (squared error) or ``"classification"`` (softmax
+      cross-entropy on logits).
+    - `readout`: ``"last"`` (one prediction from the final step) or ``"every"`` (one
+      prediction per step).
+    - `prediction_shape`: the shape of ONE prediction: ``(output_size,)`` for
+      ``readout="last"``, ``(T, output_size)`` for ``readout="every"``.
+    - `baseline_loss`: the expected loss of the best input-independent prediction.
+    """
+
+    name: eqx.AbstractVar[str]
+    length: eqx.AbstractVar[int]
+    input_size: eqx.AbstractVar[int]
+    output_size: eqx.AbstractVar[int]
+    baseline_loss: eqx.AbstractVar[float]
+    kind: eqx.AbstractClassVar[Literal["regression", "classification"]]
+    readout: eqx.AbstractClassVar[Literal["last", "every"]]
+
+    @abc.abstractmethod
+    def sample(self, key: PRNGKeyArray) -> tuple[Float[Array, "T input"], PyTree]:
+        """One example ``(xs, y)`` from `key`; see the concrete task."""
+
+    @property
+    def prediction_shape(self) -> tuple[int, ...]:
+        """The shape of one prediction."""
+        if self.readout == "every":
+            return (self.length, self.output_size)
+        return (self.output_size,)
+
+    def batch(self, key: PRNGKeyArray, batch_size: int) -> tuple[Array, PyTree]:
+        """`batch_size` independent examples: ``jax.vmap(self.sample)`` over split keys.
+
+        **Arguments:** `key`: a ``jax.random`` key; `batch_size`: a positive int (static).
+
+        **Returns:** ``(xs, ys)`` with a leading batch axis: ``xs`` is
+        (batch_size, T, input_size), ``ys`` the targets of :meth:`sample` stacked.
+
+        **Raises:** ``TypeError``/``ValueError`` for a `batch_size` that is not a positive
+        int.
+
+        >>> import jax, rnngrad._tasks as tasks
+        >>> xs, ys = tasks.AddingTask(20).batch(jax.random.key(0), 8)
+        >>> xs.shape, ys.shape
+        ((8, 20, 2), (8, 1))
+        """
+        try:
+            batch_size = check_positive_int("batch_size", batch_size)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{type(self).__name__}.batch: {err}") from None
+        return jax.vmap(self.sample)(jax.random.split(key, batch_size))
+
+    def loss(self, prediction: Float[Array, "..."], y: PyTree) -> Float[Array, ""]:
+        """The training loss of ONE example.
+
+        - regression: the squared error summed over outputs, ``Σ (prediction - y)²``
+          (Pascanu's ``lastLinear`` cost before the batch mean);
+        - classification with ``readout="last"``: softmax cross-entropy of the logits
+          `prediction` (output_size,) with the integer class `y`;
+        - ``readout="every"``: the mean softmax cross-entropy over the steps where
+          ``y.mask`` is true; `prediction` is (T, output_size).
+
+        Batches: ``jnp.mean(jax.vmap(task.loss)(predictions, ys))``.
+
+        **Raises:** ``ValueError``/``TypeError`` for a prediction of the wrong shape or a
+        non-floating dtype.
+        """
+        where = f"{type(self).__name__}.loss"
+        prediction = _check_float_array(where, "prediction", prediction, self.prediction_shape)
+        if self.kind == "regression":
+            diff = prediction - jnp.asarray(y).astype(prediction.dtype)
+            return jnp.sum(diff * diff)
+        labels = _check_labels(where, y.labels if self.readout == "every" else y)
+        per_step = optax.softmax_cross_entropy_with_integer_labels(prediction, labels)
+        if self.readout == "last":
+            return per_step
+        weights = y.mask.astype(per_step.dtype)
+        return jnp.sum(weights * per_step) / jnp.sum(weights)
+
+    def is_correct(
+        self, prediction: Float[Array, "..."], y: PyTree, *, criterion: Criterion = "pascanu"
+    ) -> Bool[Array, ""]:
+        """Whether ONE example is solved, by the criterion of the paper.
+
+        - regression, ``criterion="pascanu"``: correct unless the squared error
+          ``Σ (prediction - y)²`` exceeds 0.04 (Pascanu et al. 2013);
+          ``criterion="hochreiter"``: correct if the absolute error is below 0.04
+          (Hochreiter & Schmidhuber 1997), a 5x stricter threshold on the error.
+        - classification: correct if the argmax of the logits is the class (for
+          ``readout="every"``: at every step where ``y.mask`` is true, Pascanu's
+          ``report="all"``); both criteria agree.
+
+        **Returns:** a bool scalar.
+
+        **Raises:** ``ValueError`` for an unknown `criterion` or a prediction of the wrong
+        shape.
+        """
+        where = f"{type(self).__name__}.is_correct"
+        _check_choice(where, "criterion", criterion, _CRITERIA)
+        prediction = _check_float_array(where, "prediction", prediction, self.prediction_shape)
+        if self.kind == "regression":
+            diff = prediction - jnp.asarray(y).astype(prediction.dtype)
+            if criterion == "pascanu":
+                return jnp.sum(diff * diff) <= PASCANU_SQUARED_ERROR_THRESHOLD
+            return jnp.max(jnp.abs(diff)) < HOCHREITER_ABSOLUTE_ERROR_THRESHOLD
+        labels = _check_labels(where, y.labels if self.readout == "every" else y)
+        hits = jnp.argmax(prediction, axis=-1).astype(labels.dtype) == labels
+        if self.readout == "last":
+            return hits
+        return jnp.all(hits | ~y.mask)
+
+    def error_rate(
+        self,
+        predictions: Float[Array, "batch ..."],
+        ys: PyTree,
+        *,
+        criterion: Criterion = "pascanu",
+    ) -> Float[Array, ""]:
+        """The fraction of examples in a batch that :meth:`is_correct` rejects.
+
+        **Arguments:** `predictions`: (B, *prediction_shape); `ys`: the targets with the
+        same leading batch axis (as from :meth:`batch`); `criterion`: ``"pascanu"`` or
+        ``"hochreiter"`` (see :meth:`is_correct`).
+
+        **Returns:** a scalar in [0, 1].
+
+        **Raises:** ``ValueError`` for mismatched batch sizes or prediction shapes.
+
+        >>> import jax.numpy as jnp, rnngrad._tasks as tasks
+        >>> task = tasks.AddingTask(20)
+        >>> ys = jnp.array([[1.0], [0.5]])
+        >>> float(task.error_rate(jnp.array([[1.1], [0.9]]), ys))  # errors² 0.01, 0.16
+        0.5
+        """
+        where = f"{type(self).__name__}.error_rate"
+        size = _leading_size(where, "predictions", predictions)
+        if _leading_size(where, "ys", ys) != size:
+            raise ValueError(
+                f"{where}: `predictions` has batch size {size} but `ys` has "
+                f"{_leading_size(where, 'ys', ys)}."
+            )
+        _check_float_array(where, "predictions", predictions, (size, *self.prediction_shape))
+        correct = jax.vmap(lambda p, y: self.is_correct(p, y, criterion=criterion))(predictions, ys)
+        return jnp.mean((~correct).astype(predictions.dtype))
+
+    def solved(
+        self,
+        predictions: Float[Array, "batch ..."],
+        ys: PyTree,
+        *,
+        criterion: Criterion = "pascanu",
+    ) -> Bool[Array, ""]:
+        """Whether the task counts as solved on a test batch.
+
+        ``criterion="pascanu"`` (Pascanu, Mikolov & Bengio 2013): the :meth:`error_rate`
+        is below 1 %; the paper uses 10,000 fresh samples (``PASCANU_TEST_SIZE``), drawn
+        with a key never used in training. ``criterion="hochreiter"`` (Hochreiter &
+        Schmidhuber 1997): every test sequence is correct (for regression: absolute
+        error below 0.04).
+
+        **Returns:** a bool scalar (jittable).
+
+        **Raises:** as :meth:`error_rate`.
+        """
+        rate = self.error_rate(predictions, ys, criterion=criterion)
+        if criterion == "pascanu":
+            return rate < PASCANU_SOLVED_ERROR_RATE
+        return rate == 0
+
+
+# --------------------------------------------------------------------------- adding & product
+
+
+def _marker_min_length(task: str) -> str:
+    return (
+        f"the first marker lies in [0, floor(T/10)), which needs T >= 10; {task} with "
+        "T = 10 has marker windows [0, 1) and [1, 5)"
+    )
+
+
+def _marked_pair(
+    key: PRNGKeyArray, length: int, low: float, high: float, dtype: Any
+) -> tuple[Float[Array, "T 2"], Float[Array, ""], Float[Array, ""]]:
+    """Values U(low, high) in channel 0, two markers in channel 1; return (xs, a, b)."""
+    k_values, k_first, k_second = jax.random.split(key, 3)
+    values = jax.random.uniform(k_values, (length,), dtype, low, high)
+    first = jax.random.randint(k_first, (), 0, length // 10)
+    second = jax.random.randint(k_second, (), length // 10, length // 2)
+    markers = jnp.zeros((length,), dtype).at[first].set(1).at[second].set(1)
+    return jnp.stack([values, markers], axis=-1), values[first], values[second]
+
+
+class AddingTask(AbstractTask):
+    """The adding problem (Hochreiter & Schmidhuber 1997, Experiment 4; Pascanu et al. 2013).
+
+    Input step t is ``(value_t, marker_t)``: channel 0 holds i.i.d. ``U(low, high)``
+    values (default U(0, 1)), channel 1 is 0 except for exactly two 1s, the first at a
+    uniform position in ``[0, floor(T/10))``, the second in ``[floor(T/10), floor(T/2))``
+    (Pascanu's windows, integer arithmetic). With ``a, b`` the marked values the target is
+    ``a + b`` (``variant="sum"``) or ``(a + b)/2`` (``variant="mean"``, Pascanu's code).
+    The prediction is read from the final step (``readout="last"``).
+
+    Differences from the sources: Pascanu's generator also draws T in [T, 1.1 T) per
+    batch and puts the marker in channel 0; here T is fixed (the shapes are static; vary
+    T yourself) and the value comes first. Hochreiter's version draws values in
+    [-1, 1] (``value_range=(-1.0, 1.0)``) and a target of ``0.5 + (a + b)/4``.
+
+    **Arguments:**
+
+    - `length`: T >= 10 (the first marker window [0, floor(T/10)) must be non-empty).
+    - `variant`: ``"sum"`` (default) or ``"mean"`` (keyword only, as all options).
+    - `value_range`: ``(low, high)`` of the uniform values, default ``(0.0, 1.0)``.
+    - `dtype`: float dtype of ``xs`` and ``y``; default float64 under x64, else float32.
+
+    **Attributes:** ``input_size = 2``, ``output_size = 1``, ``kind = "regression"``;
+    ``target_mean`` = E[y]; ``baseline_loss`` = Var(y), the MSE of always predicting
+    E[y], from the moments of U(low, high): Var(a + b) = 2 (high - low)²/12 (= 1/6 for
+    U(0, 1)), Var((a + b)/2) = (high - low)²/24.
+
+    **Raises:** ``TypeError``/``ValueError`` for a bad `length` (T < 10), `variant`,
+    `value_range` or `dtype`.
+
+    >>> import jax, rnngrad._tasks as tasks
+    >>> task = tasks.AddingTask(50)
+    >>> xs, y = task.sample(jax.random.key(0))
+    >>> xs.shape, y.shape, round(task.baseline_loss, 4)
+    ((50, 2), (1,), 0.1667)
+    """
+
+    length: int = eqx.field(static=True)
+    variant: Literal["sum", "mean"] = eqx.field(static=True)
+    value_range: tuple[float, float] = eqx.field(static=True)
+    dtype: Any = eqx.field(static=True)
+
+    kind: ClassVar[Literal["regression"]] = "regression"
+    readout: ClassVar[Literal["last"]] = "last"
+
+    @property
+    def name(self) -> str:
+        return "adding"
+
+    def __init__(
+        self,
+        length: int,
+        *,
+        variant: Literal["sum", "mean"] = "sum",
+        value_range: tuple[float, float] = (0.0, 1.0),
+        dtype: Any = None,
+    ):
+        self.length = _check_length("AddingTask", length, 10, _marker_min_length("adding"))
+        self.variant = _check_choice("AddingTask", "variant", variant, ("sum", "mean"))
+        self.value_range = _check_value_range("AddingTask", value_range)
+        self.dtype = _check_dtype("AddingTask", dtype)
+
+    @property
+    def input_size(self) -> int:
+        return 2
+
+    @property
+    def output_size(self) -> int:
+        return 1
+
+    @property
+    def target_mean(self) -> float:
+        """E[y]: ``low + high`` for the sum, ``(low + high)/2`` for the mean."""
+        low, high = self.value_range
+        return (low + high) if self.variant == "sum" else (low + high) / 2
+
+    @property
+    def baseline_loss(self) -> float:
+        """Var(y) = E[(y - E[y])²], from Var(U(low, high)) = (high - low)²/12."""
+        low, high = self.value_range
+        var_value = (high - low) ** 2 / 12
+        var_sum = 2 * var_value  # a, b independent
+        return var_sum if self.variant == "sum" else var_sum / 4
+
+    def sample(self, key: PRNGKeyArray) -> tuple[Float[Array, "T 2"], Float[Array, " 1"]]:
+        """One example.
+
+        **Arguments:** `key`: ONE ``jax.random`` key.
+
+        **Returns:** ``xs`` (T, 2) ``[value, marker]`` per step, and ``y`` (1,).
+
+        **Raises:** ``TypeError``/``ValueError`` if `key` is not one key.
+        """
+        _check_key("AddingTask", key)
+        low, high = self.value_range
+        xs, a, b = _marked_pair(key, self.length, low, high, self.dtype)
+        y = a + b if self.variant == "sum" else (a + b) / 2
+        return xs, y[None]
+
+
+class MultiplicationTask(AbstractTask):
+    """The multiplication problem (Hochreiter & Schmidhuber 1997, Experiment 5;
+    Pascanu et al. 2013): the adding problem's inputs, target ``a · b``.
+
+    Inputs and marker windows exactly as :class:`AddingTask`: channel 0 holds
+    ``U(low, high)`` values, channel 1 two markers, in ``[0, floor(T/10))`` and
+    ``[floor(T/10), floor(T/2))``. Prediction read from the final step.
+
+    **Arguments:** `length`: T >= 10; `value_range` (default ``(0.0, 1.0)``) and `dtype`
+    as in :class:`AddingTask` (keyword only).
+
+    **Attributes:** ``input_size = 2``, ``output_size = 1``, ``kind = "regression"``;
+    ``target_mean`` = E[a]²; ``baseline_loss`` = Var(a·b) = E[a²]² - E[a]⁴ for independent
+    a, b (= 1/9 - 1/16 = 7/144 for U(0, 1)).
+
+    **Raises:** ``TypeError``/``ValueError`` for a bad `length` (T < 10), `value_range`
+    or `dtype`.
+
+    >>> import jax, rnngrad._tasks as tasks
+    >>> xs, y = tasks.MultiplicationTask(30).sample(jax.random.key(1))
+    >>> xs.shape, y.shape
+    ((30, 2), (1,))
+    """
+
+    length: int = eqx.field(static=True)
+    value_range: tuple[float, float] = eqx.field(static=True)
+    dtype: Any = eqx.field(static=True)
+
+    kind: ClassVar[Literal["regression"]] = "regression"
+    readout: ClassVar[Literal["last"]] = "last"
+
+    @property
+    def name(self) -> str:
+        return "multiplication"
+
+    def __init__(
+        self, length: int, *, value_range: tuple[float, float] = (0.0, 1.0), dtype: Any = None
+    ):
+        self.length = _check_length(
+            "MultiplicationTask", length, 10, _marker_min_length("multiplication")
+        )
+        self.value_range = _check_value_range("MultiplicationTask", value_range)
+        self.dtype = _check_dtype("MultiplicationTask", dtype)
+
+    @property
+    def input_size(self) -> int:
+        return 2
+
+    @property
+    def output_size(self) -> int:
+        return 1
+
+    def _moments(self) -> tuple[float, float]:
+        low, high = self.value_range
+        mean = (low + high) / 2
+        return mean, (high - low) ** 2 / 12 + mean**2
+
+    @property
+    def target_mean(self) -> float:
+        """E[a·b] = E[a]²."""
+        mean, _ = self._moments()
+        return mean**2
+
+    @property
+    def baseline_loss(self) -> float:
+        """Var(a·b) = E[a²]E[b²] - (E[a]E[b])² for independent a, b."""
+        mean, second = self._moments()
+        return second**2 - mean**4
+
+    def sample(self, key: PRNGKeyArray) -> tuple[Float[Array, "T 2"], Float[Array, " 1"]]:
+        """One example: ``xs`` (T, 2), ``y`` (1,) = a·b. See :meth:`AddingTask.sample`."""
+        _check_key("MultiplicationTask", key)
+        low, high = self.value_range
+        xs, a, b = _marked_pair(key, self.length, low, high, self.dtype)
+        return xs, (a * b)[None]
+
+
+# --------------------------------------------------------------------------- temporal order
+
+
+class TemporalOrderTask(AbstractTask):
+    """The temporal order problem (Hochreiter & Schmidhuber 1997, Experiments 6a/6b;
+    Pascanu et al. 2013, code ``tempOrder.py`` and ``tempOrder3bit.py``).
+
+    Each step is one of 6 symbols, one-hot: channels 0 and 1 are the relevant symbols
+    X and Y, channels 2-5 the distractors a, b, c, d. ``bits`` relevant symbols, each X
+    or Y with probability 1/2, sit at uniform positions in windows of width
+    ``w = floor(T/10)``; every other step is a uniform distractor. Windows (Pascanu's
+    code, integer arithmetic; for T a multiple of 10 they are exactly the fractions):
+
+    - ``bits=2``: ``[w, 2w)`` and ``[floor(T/2), floor(T/2) + w)``, i.e. [0.1T, 0.2T)
+      and [0.5T, 0.6T); 4 classes.
+    - ``bits=3``: ``[w, 2w)``, ``[floor(3T/10), floor(3T/10) + w)`` and
+      ``[floor(6T/10), floor(6T/10) + w)``, i.e. [0.1T, 0.2T), [0.3T, 0.4T),
+      [0.6T, 0.7T); 8 classes. (Hochreiter's 6b, T in [100, 110], used
+      [10, 20], [33, 43], [66, 76].)
+
+    The class is the sequence of relevant symbols read as a binary number with X = 0,
+    Y = 1 and the FIRST symbol the most significant bit: XX = 0, XY = 1, YX = 2, YY = 3
+    (``class_names``). (Pascanu's code uses the reverse bit order; Hochreiter's also
+    adds start/end symbols E and B, omitted here as in Pascanu's code.) The logits are
+    read from the final step.
+
+    **Arguments:**
+
+    - `length`: T >= 10 (the windows of width floor(T/10) must be non-empty).
+    - `bits`: 2 (default) or 3 (keyword only).
+    - `dtype`: float dtype of ``xs``.
+
+    **Attributes:** ``input_size = 6``, ``output_size = 2**bits``,
+    ``kind = "classification"``; ``baseline_loss = log(2**bits)``, the cross-entropy of
+    the best constant prediction (the class prior, uniform).
+
+    **Raises:** ``TypeError``/``ValueError`` for a bad `length` (T < 10), `bits` or
+    `dtype`.
+
+    >>> import jax, rnngrad._tasks as tasks
+    >>> task = tasks.TemporalOrderTask(40, bits=3)
+    >>> xs, y = task.sample(jax.random.key(0))
+    >>> xs.shape, y.shape, task.output_size
+    ((40, 6), (), 8)
+    """
+
+    length: int = eqx.field(static=True)
+    bits: int = eqx.field(static=True)
+    dtype: Any = eqx.field(static=True)
+
+    kind: ClassVar[Literal["classification"]] = "classification"
+    readout: ClassVar[Literal["last"]] = "last"
+    symbol_names: ClassVar[tuple[str, ...]] = ("X", "Y", "a", "b", "c", "d")
+
+    def __init__(self, length: int, *, bits: int = 2, dtype: Any = None):
+        if isinstance(bits, bool) or bits not in (2, 3):
+            raise ValueError(f"TemporalOrderTask: `bits` must be 2 or 3, got {bits!r}.")
+        self.bits = int(bits)
+        self.length = _check_length(
+            "TemporalOrderTask",
+            length,
+            10,
+            "the relevant-symbol windows have width floor(T/10), which needs T >= 10",
+        )
+        self.dtype = _check_dtype("TemporalOrderTask", dtype)
+
+    @property
+    def name(self) -> str:
+        return "temporal_order" if self.bits == 2 else "temporal_order_3bit"
+
+    @property
+    def input_size(self) -> int:
+        return 6
+
+    @property
+    def output_size(self) -> int:
+        return 2**self.bits
+
+    @property
+    def windows(self) -> tuple[tuple[int, int], ...]:
+        """The half-open position windows ``(start, stop)`` of the relevant symbols."""
+        t, w = self.length, self.length // 10
+        starts = (w, t // 2) if self.bits == 2 else (w, 3 * t // 10, 6 * t // 10)
+        return tuple((s, s + w) for s in starts)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Class names in label order: ``("XX", "XY", "YX", "YY")`` for 2 bits."""
+        return tuple(
+            "".join("XY"[(c >> (self.bits - 1 - i)) & 1] for i in range(self.bits))
+            for c in range(self.output_size)
+        )
+
+    @property
+    def baseline_loss(self) -> float:
+        """log(number of classes): the classes are uniform."""
+        return math.log(self.output_size)
+
+    def sample(self, key: PRNGKeyArray) -> tuple[Float[Array, "T 6"], Int[Array, ""]]:
+        """One example.
+
+        **Arguments:** `key`: ONE ``jax.random`` key.
+
+        **Returns:** ``xs`` (T, 6) one-hot symbols and the class ``y``, an int32 scalar
+        in [0, 2**bits).
+
+        **Raises:** ``TypeError``/``ValueError`` if `key` is not one key.
+        """
+        _check_key("TemporalOrderTask", key)
+        k_symbols, k_positions, k_values = jax.random.split(key, 3)
+        starts = jnp.asarray([s for s, _ in self.windows], jnp.int32)
+        width = self.length // 10
+        symbols = jax.random.randint(k_symbols, (self.length,), 2, 6, jnp.int32)
+        positions = starts + jax.random.randint(k_positions, (self.bits,), 0, width, jnp.int32)
+        values = jax.random.randint(k_values, (self.bits,), 0, 2, jnp.int32)
+        symbols = symbols.at[positions].set(values)
+        weights = jnp.asarray([2 ** (self.bits - 1 - i) for i in range(self.bits)], jnp.int32)
+        return jax.nn.one_hot(symbols, 6, dtype=self.dtype), values @ weights
+
+
+# --------------------------------------------------------------------------- copy
+
+
+class CopyTask(AbstractTask):
+    """The copy (memorisation) task (Hochreiter & Schmidhuber 1997; Arjovsky, Shah &
+    Bengio 2016; Pascanu et al. 2013's ``memorization.py``).
+
+    With K = ``pattern_length``, n = ``n_symbols`` and ``delay = T - 2K - 1``, the input
+    sequence of T steps is (one-hot over n + 2 channels: symbols 0..n-1, blank n,
+    delimiter n + 1):
+
+    - steps ``[0, K)``: the pattern, K i.i.d. uniform symbols;
+    - steps ``[K, K + delay)``: blank;
+    - step ``K + delay``: the delimiter (the "go" marker);
+    - steps ``[K + delay + 1, T)``: blank, while the pattern is to be output.
+
+    The target has n + 1 classes (symbols and blank): blank for the first T - K steps,
+    the pattern in the last K. The lag between seeing symbol i and reproducing it is
+    ``delay + K + 1`` for every i. This is Arjovsky et al.'s layout with their T equal to
+    ``delay + 1`` (their defaults: K = 10, n = 8, total T + 20 steps). Pascanu's
+    ``memorization.py`` (n = 5 values) instead puts the delimiter on the first output step.
+
+    One prediction per step (``readout="every"``, logits (T, n + 1)); ``loss_steps``
+    chooses the steps that carry loss and are checked, given as ``y.mask``:
+    ``"output"`` (default) the last K steps, ``"all"`` every step (Arjovsky's loss,
+    Pascanu's ``report="all"`` error).
+
+    **Arguments:**
+
+    - `length`: T >= 2K + 1 (the pattern, the delimiter and the K output steps).
+      Use :meth:`CopyTask.from_delay` to give the delay instead.
+    - `pattern_length`: K >= 1, default 10 (keyword only, as all options).
+    - `n_symbols`: n >= 2, default 8.
+    - `loss_steps`: ``"output"`` or ``"all"``.
+    - `dtype`: float dtype of ``xs``.
+
+    **Attributes:** ``input_size = n + 2``, ``output_size = n + 1``,
+    ``kind = "classification"``, ``delay``; ``baseline_loss``: the loss of the
+    memoryless strategy (blank until the output steps, then uniform over the n symbols):
+    ``log n`` for ``loss_steps="output"``, ``K log n / T`` for ``"all"``.
+
+    **Raises:** ``TypeError``/``ValueError`` for a bad `length` (T < 2K + 1),
+    `pattern_length`, `n_symbols`, `loss_steps` or `dtype`.
+
+    >>> import jax, rnngrad._tasks as tasks
+    >>> task = tasks.CopyTask.from_delay(5, pattern_length=3, n_symbols=4)
+    >>> xs, y = task.sample(jax.random.key(0))
+    >>> task.length, xs.shape, y.labels.shape, int(y.mask.sum())
+    (12, (12, 6), (12,), 3)
+    """
+
+    length: int = eqx.field(static=True)
+    pattern_length: int = eqx.field(static=True)
+    n_symbols: int = eqx.field(static=True)
+    loss_steps: Literal["output", "all"] = eqx.field(static=True)
+    dtype: Any = eqx.field(static=True)
+
+    kind: ClassVar[Literal["classification"]] = "classification"
+    readout: ClassVar[Literal["every"]] = "every"
+
+    @property
+    def name(self) -> str:
+        return "copy"
+
+    def __init__(
+        self,
+        length: int,
+        *,
+        pattern_length: int = 10,
+        n_symbols: int = 8,
+        loss_steps: Literal["output", "all"] = "output",
+        dtype: Any = None,
+    ):
+        self.pattern_length = _check_int_at_least("CopyTask", "pattern_length", pattern_length, 1)
+        self.n_symbols = _check_int_at_least(
+            "CopyTask", "n_symbols", n_symbols, 2, "with one symbol there is nothing to remember"
+        )
+        k = self.pattern_length
+        self.length = _check_length(
+            "CopyTask",
+            length,
+            2 * k + 1,
+            f"2 * pattern_length + 1 = {2 * k + 1}: the pattern, the delimiter and the "
+            f"{k} output steps, with delay = T - {2 * k + 1} >= 0 blanks",
+        )
+        self.loss_steps = _check_choice("CopyTask", "loss_steps", loss_steps, ("output", "all"))
+        self.dtype = _check_dtype("CopyTask", dtype)
+
+    @classmethod
+    def from_delay(cls, delay: int, **options: Any) -> CopyTask:
+        """The copy task with `delay` blank steps between the pattern and the delimiter.
+
+        ``T = delay + 2 * pattern_length + 1``; `options` as for :class:`CopyTask`.
+
+        **Raises:** ``TypeError``/``ValueError`` for a `delay` that is not an int >= 0,
+        and as :class:`CopyTask`.
+        """
+        delay = _check_int_at_least("CopyTask.from_delay", "delay", delay, 0)
+        k = options.get("pattern_length", 10)
+        k = _check_int_at_least("CopyTask.from_delay", "pattern_length", k, 1)
+        return cls(delay + 2 * k + 1, **options)
+
+    @property
+    def delay(self) -> int:
+        """Blank steps between the end of the pattern and the delimiter: T - 2K - 1."""
+        return self.length - 2 * self.pattern_length - 1
+
+    @property
+    def input_size(self) -> int:
+        return self.n_symbols + 2
+
+    @property
+    def output_size(self) -> int:
+        return self.n_symbols + 1
+
+    @property
+    def blank(self) -> int:
+        """The blank symbol (input channel and output class)."""
+        return self.n_symbols
+
+    @property
+    def delimiter(self) -> int:
+        """The delimiter (go) symbol's input channel."""
+        return self.n_symbols + 1
+
+    @property
+    def baseline_loss(self) -> float:
+        """Cross-entropy of the memoryless strategy: ``log n`` per output step."""
+        per_output_step = math.log(self.n_symbols)
+        if self.loss_steps == "output":
+            return per_output_step
+        return self.pattern_length * per_output_step / self.length
+
+    def sample(self, key: PRNGKeyArray) -> tuple[Float[Array, "T input"], SequenceTarget]:
+        """One example.
+
+        **Arguments:** `key`: ONE ``jax.random`` key.
+
+        **Returns:** ``xs`` (T, n + 2) one-hot, and a :class:`SequenceTarget` with
+        ``labels`` (T,) int32 and ``mask`` (T,) bool.
+
+        **Raises:** ``TypeError``/``ValueError`` if `key` is not one key.
+        """
+        _check_key("CopyTask", key)
+        t, k = self.length, self.pattern_length
+        pattern = jax.random.randint(key, (k,), 0, self.n_symbols, jnp.int32)
+        inputs = jnp.full((t,), self.blank, jnp.int32)
+        inputs = inputs.at[:k].set(pattern).at[k + self.delay].set(self.delimiter)
+        labels = jnp.full((t,), self.blank, jnp.int32).at[t - k :].set(pattern)
+        if self.loss_steps == "output":
+            mask = jnp.arange(t) >= t - k
+        else:
+            mask = jnp.ones((t,), bool)
+        xs = jax.nn.one_hot(inputs, self.input_size, dtype=self.dtype)
+        return xs, SequenceTarget(labels, mask)
+
+
+# --------------------------------------------------------------------------- factory
+
+_TASKS: dict[str, tuple[type[AbstractTask], dict[str, Any]]] = {
+    "adding": (AddingTask, {}),
+    "multiplication": (MultiplicationTask, {}),
+    "temporal_order": (TemporalOrderTask, {"bits": 2}),
+    "temporal_order_3bit": (TemporalOrderTask, {"bits": 3}),
+    "copy": (CopyTask, {}),
+}
+
+#: The names :func:`make_task` knows.
+TASK_NAMES: tuple[str, ...] = tuple(_TASKS)
+
+
+def make_task(name: str, length: int, **options: Any) -> AbstractTask:
+    """Build a task by name.
+
+    **Arguments:**
+
+    - `name`: one of ``"adding"``, ``"multiplication"``, ``"temporal_order"``,
+      ``"temporal_order_3bit"``, ``"copy"`` (``TASK_NAMES``).
+    - `length`: T, the number of time steps.
+    - `options`: keyword options of the task's class (e.g. ``variant="mean"`` for
+      adding, ``pattern_length=5`` for copy).
+
+    **Returns:** the task (an :class:`AbstractTask`).
+
+    **Raises:** ``ValueError`` for an unknown name (listing the known ones),
+    ``TypeError`` for a non-string name or an option the task does not take, and the
+    task's own errors (e.g. T too short).
+
+    >>> import rnngrad._tasks as tasks
+    >>> task = tasks.make_task("temporal_order_3bit", 100)
+    >>> task.input_size, task.output_size, task.kind
+    (6, 8, 'classification')
+    """
+    if not isinstance(name, str):
+        raise TypeError(
+            f"make_task: `name` must be a str, one of {list(TASK_NAMES)}, got {describe(name)}."
+        )
+    if name not in _TASKS:
+        raise ValueError(
+            f"make_task: unknown task `name` {name!r}; known tasks: {list(TASK_NAMES)}."
+        )
+    cls, fixed = _TASKS[name]
+    clash = sorted(set(fixed) & set(options))
+    if clash:
+        raise TypeError(
+            f"make_task: option(s) {clash} are fixed by the name {name!r}; "
+            f"use the other name instead."
+        )
+    return cls(length, **fixed, **options)
+
+
+def batch(task: AbstractTask, key: PRNGKeyArray, batch_size: int) -> tuple[Array, PyTree]:
+    """`batch_size` examples of `task`: ``task.batch(key, batch_size)``.
+
+    **Arguments:** `task`: a task; `key`: a ``jax.random`` key; `batch_size`: a positive
+    int.
+
+    **Returns:** ``(xs, ys)``, xs of shape (batch_size, T, input_size) and the targets
+    with a leading batch axis.
+
+    **Raises:** ``TypeError`` for a `task` that is not an rnngrad task;
+    ``TypeError``/``ValueError`` for a bad `batch_size`.
+
+    >>> import jax, rnngrad._tasks as tasks
+    >>> xs, ys = tasks.batch(tasks.make_task("copy", 25), jax.random.key(0), 4)
+    >>> xs.shape, ys.labels.shape, ys.mask.shape
+    ((4, 25, 10), (4, 25), (4, 25))
+    """
+    if not isinstance(task, AbstractTask):
+        raise TypeError(
+            f"batch: `task` must be an rnngrad task (see make_task), got {describe(task)}."
+        )
+    return task.batch(key, batch_size)
