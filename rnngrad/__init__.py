@@ -30,7 +30,29 @@ from ._cells import (
     state_size as state_size,
     zero_carry as zero_carry,
 )
+from ._esn import (
+    EchoStateCell as EchoStateCell,
+    EchoStateCheck as EchoStateCheck,
+    echo_state_property as echo_state_property,
+    effective_spectral_radius as effective_spectral_radius,
+    esn_generate as esn_generate,
+    esn_predict as esn_predict,
+    esn_states as esn_states,
+    memory_capacity as memory_capacity,
+    memory_curve as memory_curve,
+    nrmse as nrmse,
+    readout_apply as readout_apply,
+    ridge_readout as ridge_readout,
+)
 from ._lyapunov import lyapunov_spectrum as lyapunov_spectrum
+from ._mackey_glass import mackey_glass as mackey_glass
+from ._recipes import (
+    gru as gru,
+    irnn as irnn,
+    lstm as lstm,
+    orthogonal_rnn as orthogonal_rnn,
+    spectral_rnn as spectral_rnn,
+)
 from ._sweep import SweepResult as SweepResult, load_sweep as load_sweep, sweep as sweep
 from ._tasks import (
     TASK_NAMES as TASK_NAMES,
@@ -46,6 +68,18 @@ from ._theory import (
     pascanu_bound as pascanu_bound,
     pascanu_rate as pascanu_rate,
     vanishing_guaranteed as vanishing_guaranteed,
+)
+from ._train import (
+    RNNModel as RNNModel,
+    TrainResult as TrainResult,
+    clipped as clipped,
+    full_loss as full_loss,
+    make_step_loss as make_step_loss,
+    readout_features as readout_features,
+    step_targets as step_targets,
+    train as train,
+    truncated_loss as truncated_loss,
+    wilson_interval as wilson_interval,
 )
 from ._unroll import final_carry as final_carry, unroll as unroll
 
@@ -76,6 +110,34 @@ __all__ = [
     "SequenceTarget",
     "TemporalOrderTask",
     "make_task",
+    "EchoStateCell",
+    "EchoStateCheck",
+    "echo_state_property",
+    "effective_spectral_radius",
+    "esn_generate",
+    "esn_predict",
+    "esn_states",
+    "mackey_glass",
+    "memory_capacity",
+    "memory_curve",
+    "nrmse",
+    "readout_apply",
+    "ridge_readout",
+    "gru",
+    "irnn",
+    "lstm",
+    "orthogonal_rnn",
+    "spectral_rnn",
+    "RNNModel",
+    "TrainResult",
+    "clipped",
+    "full_loss",
+    "make_step_loss",
+    "readout_features",
+    "step_targets",
+    "train",
+    "truncated_loss",
+    "wilson_interval",
     "load_sweep",
     "sweep",
     "timestep_contributions",

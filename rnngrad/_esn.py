@@ -1,0 +1,911 @@
+"""Echo state networks: a fixed random reservoir whose linear readout alone is trained.
+
+The reservoir is :class:`EchoStateCell`, a leaky-integrator tanh cell with the same call
+convention as :class:`rnngrad.VanillaCell` (one unbatched step ``cell(x, h) -> h``), so
+every rnngrad tool (``unroll``, ``state_jacobians``, ``lyapunov_spectrum``, sweeps, ...)
+works on it unchanged. The readout is solved in closed form by ridge regression.
+
+Everything is a pure function of arrays and explicit keys: a grid over spectral radius ×
+leak rate × ridge is one ``jax.vmap`` (see :class:`EchoStateCell`).
+
+References:
+
+- H. Jaeger, "The 'echo state' approach to analysing and training recurrent neural
+  networks", GMD Report 148 (2001).
+- H. Jaeger, "Short term memory in echo state networks", GMD Report 152 (2002).
+- H. Jaeger & H. Haas, "Harnessing nonlinearity: predicting chaotic systems and saving
+  energy in wireless communication", Science 304 (2004).
+- H. Jaeger, M. Lukoševičius, D. Popovici & U. Siewert, "Optimization and applications of
+  echo state networks with leaky-integrator neurons", Neural Networks 20 (2007).
+- M. Lukoševičius, "A practical guide to applying echo state networks", in Neural
+  Networks: Tricks of the Trade, 2nd ed. (2012).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
+
+from ._cells import _NONLINEARITIES, zero_carry
+from ._checks import check_positive_int, check_real_scalar, describe, is_concrete
+from ._unroll import check_cell_call, unroll
+
+__all__ = [
+    "EchoStateCell",
+    "EchoStateCheck",
+    "echo_state_property",
+    "effective_spectral_radius",
+    "esn_generate",
+    "esn_predict",
+    "esn_states",
+    "memory_capacity",
+    "memory_curve",
+    "nrmse",
+    "readout_apply",
+    "ridge_readout",
+]
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+# One module-level object, so that the compiled draw of the default reservoir is cached.
+_STANDARD_NORMAL = jax.nn.initializers.normal(1.0)
+
+
+def _float_dtype(dtype: Any) -> Any:
+    return jnp.asarray(0.0).dtype if dtype is None else jnp.dtype(dtype)
+
+
+def _check_float_array(name: str, value: Any, ndims: tuple[int, ...], what: str) -> Array:
+    """``value`` as a floating array with one of the allowed ``ndims``, else raise."""
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        raise TypeError(f"`{name}` must be an array {what}, got {describe(value)}.")
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        raise TypeError(f"`{name}` must have a floating dtype, got {describe(value)}.")
+    if value.ndim not in ndims:
+        raise ValueError(f"`{name}` must be {what}, got {describe(value)}.")
+    return jnp.asarray(value)
+
+
+def _check_no_nan(name: str, value: Array) -> None:
+    """Raise if a concrete ``value`` contains NaN (tracers are skipped: no value yet)."""
+    if not is_concrete(value):
+        return
+    on_cpu = all(device.platform == "cpu" for device in value.devices())
+    # On CPU, NumPy reads the buffer in place; elsewhere reduce on the device and fetch
+    # one bool instead of copying the whole series to the host.
+    if not (np.isnan(np.asarray(value)).any() if on_cpu else bool(_any_nan(value))):
+        return
+    bad = np.isnan(np.asarray(value))
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    raise ValueError(
+        f"`{name}` must not contain NaN, got {int(bad.sum())} NaN value(s) in "
+        f"{describe(value)} (first at index {first})."
+    )
+
+
+@jax.jit
+def _any_nan(value: Array) -> Array:
+    return jnp.any(jnp.isnan(value))
+
+
+def _check_washout(washout: Any, length: int) -> int:
+    if isinstance(washout, bool) or not isinstance(washout, (int, np.integer)):
+        raise TypeError(f"`washout` must be an int in [0, {length}), got {describe(washout)}.")
+    if not 0 <= washout < length:
+        raise ValueError(
+            f"`washout` must be an int in [0, T) = [0, {length}) (the number of initial "
+            f"states to drop; T = {length} is the series length), got {washout}."
+        )
+    return int(washout)
+
+
+# ---------------------------------------------------------------------------------------
+# The reservoir cell
+# ---------------------------------------------------------------------------------------
+
+
+@functools.partial(
+    jax.jit, static_argnames=("input_size", "hidden_size", "dtype", "base_init")
+)
+def _draw_reservoir(
+    key: PRNGKeyArray,
+    spectral_radius: Array,
+    input_scaling: Array,
+    connectivity: Array,
+    bias_scaling: Array,
+    *,
+    input_size: int,
+    hidden_size: int,
+    dtype: Any,
+    base_init: Callable[..., Array],
+) -> tuple[Array, Array, Array, Array]:
+    """All random draws of an :class:`EchoStateCell` in one compiled program.
+
+    Returns ``(W_hh, W_ih, b, radius of the masked base draw)``. The hyperparameters are
+    traced, so one compilation serves every value (and ``vmap`` over them batches only the
+    scaling: the eigenvalues depend on the key alone).
+    """
+    n = hidden_size
+    k_base, k_mask, k_in, k_bias = jax.random.split(key, 4)
+    base = jnp.asarray(base_init(k_base, (n, n), dtype), dtype)
+    # Sparse by masking, stored dense: on CPU a dense BLAS matvec beats BCOO sparse kernels
+    # at these sizes, and dense W_rec works with eigvals, vmap and jacrev as it is.
+    mask = jax.random.bernoulli(k_mask, connectivity, (n, n))
+    base = jnp.where(mask, base, jnp.zeros((), dtype))
+    radius = jnp.max(jnp.abs(jnp.linalg.eigvals(base))).astype(dtype)
+    # An all-zero spectrum (traced, so not caught) would give 0/0: keep W_rec finite instead.
+    safe = jnp.where(radius > 0, radius, jnp.ones((), dtype))
+    weight_hh = base * (spectral_radius / safe)
+    weight_ih = input_scaling * jax.random.uniform(
+        k_in, (n, input_size), dtype, minval=-1.0, maxval=1.0
+    )
+    bias = bias_scaling * jax.random.uniform(k_bias, (n,), dtype, minval=-1.0, maxval=1.0)
+    return weight_hh, weight_ih, bias, radius
+
+
+class EchoStateCell(eqx.Module):
+    """Leaky-integrator echo state reservoir ``h' = (1 − a) h + a φ(W_hh h + W_ih x + b)``.
+
+    One unbatched step, called like :class:`rnngrad.VanillaCell`: ``cell(x, h) -> h``.
+    ``weight_hh`` is the reservoir matrix ``W_rec``, drawn once and never trained.
+
+    Construction (Jaeger 2001; Lukoševičius 2012):
+
+    - ``W_rec``: a base draw of ``weight_hh_init`` (default standard normal) times a
+      Bernoulli(`connectivity`) mask, normalised to spectral radius 1 with
+      ``jnp.linalg.eigvals`` and multiplied by `spectral_radius`. Because the random
+      base draw depends on the key only, `spectral_radius` may be a traced value: the
+      eigenvalues are computed once for the key and only the scaling is batched, so
+      ``jax.vmap(lambda rho, a: EchoStateCell(..., spectral_radius=rho, leak_rate=a,
+      key=key))`` builds a grid of reservoirs that share one random structure.
+    - ``W_ih``: uniform in ``[−input_scaling, input_scaling]``, dense.
+    - ``b``: uniform in ``[−bias_scaling, bias_scaling]`` (zero by default).
+    - `leak_rate` ``a`` is stored as a (traceable, vmappable) array field, not a static one.
+
+    The sparse reservoir is stored as a dense (N, N) array. On CPU, for the reservoir sizes
+    of this toolkit (N up to a few thousand), a dense BLAS matrix-vector product beats
+    ``jax.experimental.sparse`` (BCOO has no fast CPU kernels and a gather-scatter step
+    per product), dense arrays compose with ``vmap`` over the scale and with
+    ``jnp.linalg.eigvals``/``jacrev`` without special cases, and N² floats at N = 1000
+    are only 8 MB.
+
+    **Arguments:**
+
+    - `input_size`, `hidden_size`: positive ints (`hidden_size` is the reservoir size N).
+    - `spectral_radius`: the spectral radius of ``W_rec``, finite and > 0 (default 0.9).
+    - `leak_rate`: ``a`` in (0, 1] (default 1: no leak, the plain ESN of Jaeger 2001).
+    - `input_scaling`: half-width of the uniform input weights (default 1).
+    - `connectivity`: density of ``W_rec`` in (0, 1] (default 0.1).
+    - `bias_scaling`: half-width of the uniform bias, >= 0 (default 0).
+    - `nonlinearity`: ``"tanh"`` (default), ``"identity"`` (a linear reservoir, as in the
+      memory-capacity theory of Jaeger 2002), ``"relu"``, or a callable.
+    - `weight_hh_init`: initialiser ``(key, shape, dtype) -> array`` for the base draw of
+      ``W_rec`` before masking and normalisation (default
+      ``jax.nn.initializers.normal(1.0)``); e.g. ``jax.nn.initializers.orthogonal()``
+      with ``connectivity=1`` for an orthogonal reservoir.
+    - `dtype`: parameter dtype; default float64 under ``jax_enable_x64``, else float32.
+    - `key`: a ``jax.random`` key (keyword only).
+
+    **Raises:** ``ValueError`` for a `spectral_radius` <= 0 or non-finite, a `leak_rate`
+    outside (0, 1], a `connectivity` outside (0, 1], a negative `bias_scaling`, a base
+    draw with spectral radius 0 (when concrete), or non-positive sizes; ``TypeError`` for
+    non-real hyperparameters or an unknown nonlinearity type.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from rnngrad._esn import EchoStateCell
+    >>> cell = EchoStateCell(1, 20, spectral_radius=0.9, leak_rate=0.5, key=jax.random.key(0))
+    >>> cell(jnp.ones(1), jnp.zeros(20)).shape
+    (20,)
+    >>> round(float(jnp.max(jnp.abs(jnp.linalg.eigvals(cell.weight_hh)))), 6)
+    0.9
+    """
+
+    weight_ih: Float[Array, "hidden input"]
+    weight_hh: Float[Array, "hidden hidden"]
+    bias: Float[Array, " hidden"]
+    leak_rate: Float[Array, ""]
+    nonlinearity: str | Callable[[Array], Array] = eqx.field(static=True)
+    input_size: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        spectral_radius: Any = 0.9,
+        leak_rate: Any = 1.0,
+        input_scaling: Any = 1.0,
+        connectivity: Any = 0.1,
+        bias_scaling: Any = 0.0,
+        nonlinearity: str | Callable[[Array], Array] = "tanh",
+        weight_hh_init: Callable[..., Array] | None = None,
+        dtype: Any = None,
+        key: PRNGKeyArray,
+    ):
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        check_real_scalar("spectral_radius", spectral_radius, positive=True)
+        check_real_scalar("leak_rate", leak_rate, low=0.0, high=1.0)
+        check_real_scalar("input_scaling", input_scaling)
+        check_real_scalar("connectivity", connectivity, low=0.0, high=1.0)
+        check_real_scalar("bias_scaling", bias_scaling, nonnegative=True)
+        if isinstance(nonlinearity, str):
+            if nonlinearity not in _NONLINEARITIES:
+                raise ValueError(
+                    f"`nonlinearity` must be one of {sorted(_NONLINEARITIES)} or a callable, "
+                    f"got {nonlinearity!r}."
+                )
+        elif not callable(nonlinearity):
+            raise TypeError(
+                f"`nonlinearity` must be a name or a callable, got {describe(nonlinearity)}."
+            )
+        self.nonlinearity = nonlinearity
+        dtype = _float_dtype(dtype)
+        n = hidden_size
+        base_init = _STANDARD_NORMAL if weight_hh_init is None else weight_hh_init
+        if not callable(base_init):
+            raise TypeError(
+                f"`weight_hh_init` must be an initialiser (key, shape, dtype), "
+                f"got {describe(base_init)}."
+            )
+        base_shape = jax.eval_shape(lambda k: base_init(k, (n, n), dtype), key).shape
+        if base_shape != (n, n):
+            raise ValueError(f"`weight_hh_init` returned shape {base_shape}, expected {(n, n)}.")
+        hyper = (spectral_radius, input_scaling, connectivity, bias_scaling)
+        self.weight_hh, self.weight_ih, self.bias, radius = _draw_reservoir(
+            key,
+            *(jnp.asarray(v, dtype) for v in hyper),
+            input_size=self.input_size,
+            hidden_size=n,
+            dtype=dtype,
+            base_init=base_init,
+        )
+        if is_concrete(radius) and float(radius) == 0.0:
+            raise ValueError(
+                f"EchoStateCell: the random reservoir (hidden_size={n}, "
+                f"connectivity={connectivity}) has spectral radius 0 and cannot be scaled to "
+                f"spectral_radius={spectral_radius}; raise `connectivity` or change `key`."
+            )
+        self.leak_rate = jnp.asarray(leak_rate, dtype)
+
+    @property
+    def activation(self) -> Callable[[Array], Array]:
+        """The nonlinearity φ as a function."""
+        if isinstance(self.nonlinearity, str):
+            return _NONLINEARITIES[self.nonlinearity][0]
+        return self.nonlinearity
+
+    def __call__(
+        self, x: Float[Array, " input"], h: Float[Array, " hidden"], *, key: Any = None
+    ) -> Float[Array, " hidden"]:
+        """One step: ``x`` (input_size,), ``h`` (hidden_size,) -> (hidden_size,)."""
+        del key
+        if jnp.shape(x) != (self.input_size,):
+            raise ValueError(
+                f"EchoStateCell: `x` must have shape ({self.input_size},) (one example; "
+                f"vmap for batches), got {describe(x)}."
+            )
+        if jnp.shape(h) != (self.hidden_size,):
+            raise ValueError(
+                f"EchoStateCell: `h` must have shape ({self.hidden_size},) (one example; "
+                f"vmap for batches), got {describe(h)}."
+            )
+        pre = self.weight_hh @ h + self.weight_ih @ x + self.bias
+        a = self.leak_rate
+        return (1 - a) * h + a * self.activation(pre)
+
+    def scale_recurrent(self, scale: Any) -> EchoStateCell:
+        """This cell with ``W_rec`` multiplied by `scale` (see ``rnngrad.scale_recurrent``)."""
+        scale = jnp.asarray(scale, self.weight_hh.dtype)
+        return eqx.tree_at(lambda c: c.weight_hh, self, scale * self.weight_hh)
+
+
+def effective_spectral_radius(cell: EchoStateCell) -> Float[Array, ""]:
+    """Spectral radius of the leaky reservoir's linearisation ``(1 − a) I + a W_rec``.
+
+    For a leaky-integrator ESN the relevant quantity is not ``ρ(W_rec)`` but
+    ``ρ((1 − a) I + a W_rec)``, the spectral radius of the Jacobian of the update at the
+    zero state (Jaeger et al. 2007). Above 1, the zero state of a tanh reservoir without
+    bias is unstable under zero input, so two starts need not converge: the echo state
+    property fails (the classic necessary condition of Jaeger 2001, here for leaky
+    units). Below 1 is not sufficient in general; check with :func:`echo_state_property`.
+    With ``a = 1`` it is ``ρ(W_rec)``. Computed with ``jnp.linalg.eigvals`` (vmappable
+    over cells).
+
+    **Arguments:** `cell`: an :class:`EchoStateCell`.
+
+    **Returns:** a scalar.
+
+    **Raises:** ``TypeError`` if `cell` has no ``weight_hh`` and ``leak_rate``.
+
+    Reference: Jaeger, Lukoševičius, Popovici & Siewert, "Optimization and applications of
+    echo state networks with leaky-integrator neurons", Neural Networks 20 (2007).
+
+    >>> import jax
+    >>> from rnngrad._esn import EchoStateCell, effective_spectral_radius
+    >>> cell = EchoStateCell(1, 20, spectral_radius=3.0, leak_rate=0.1, key=jax.random.key(0))
+    >>> bool(effective_spectral_radius(cell) < 3.0)
+    True
+    """
+    w = getattr(cell, "weight_hh", None)
+    a = getattr(cell, "leak_rate", None)
+    if w is None or a is None:
+        raise TypeError(
+            f"`cell` must be an EchoStateCell (with `weight_hh` and `leak_rate`), "
+            f"got {describe(cell)}."
+        )
+    return _leaky_radius(w, jnp.asarray(a, w.dtype))
+
+
+@jax.jit
+def _leaky_radius(w: Array, a: Array) -> Array:
+    m = (1 - a) * jnp.eye(w.shape[-1], dtype=w.dtype) + a * w
+    return jnp.max(jnp.abs(jnp.linalg.eigvals(m))).astype(w.dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# States, readout, prediction
+# ---------------------------------------------------------------------------------------
+
+
+def esn_states(
+    cell: Any,
+    inputs: Float[Array, "T input"],
+    h0: Float[Array, " hidden"] | None = None,
+    *,
+    washout: int = 0,
+) -> Float[Array, "T_minus_washout hidden"]:
+    """Reservoir states driven by `inputs`, the first `washout` of them dropped.
+
+    ``h_t = cell(inputs[t], h_{t-1})`` for t = 0..T−1 with ``lax.scan`` (via
+    ``rnngrad.unroll``); state ``t`` has seen ``inputs[0..t]``. The washout forgets the
+    arbitrary initial state (Jaeger 2001).
+
+    **Arguments:**
+
+    - `cell`: a reservoir (:class:`EchoStateCell`, or any cell with an array carry).
+    - `inputs`: (T, input_size).
+    - `h0`: the state before step 0, (hidden_size,); default zeros.
+    - `washout`: number of initial states to drop, an int in [0, T).
+
+    **Returns:** (T − washout, hidden_size).
+
+    **Raises:** ``ValueError`` for ``washout >= T`` or negative, `inputs` containing NaN
+    (when concrete), or shapes that do not fit the cell; ``TypeError`` for a non-int
+    `washout` or non-float `inputs`.
+
+    Reference: Jaeger, GMD Report 148 (2001).
+
+    >>> import jax, jax.numpy as jnp
+    >>> from rnngrad._esn import EchoStateCell, esn_states
+    >>> cell = EchoStateCell(1, 20, key=jax.random.key(0))
+    >>> esn_states(cell, jnp.ones((100, 1)), washout=10).shape
+    (90, 20)
+    """
+    inputs = _check_float_array("inputs", inputs, (2,), "of shape (T, input_size)")
+    length = inputs.shape[0]
+    washout = _check_washout(washout, length)
+    _check_no_nan("inputs", inputs)
+    if h0 is None:
+        h0 = zero_carry(cell, getattr(getattr(cell, "weight_hh", None), "dtype", None))
+    states = _states(cell, inputs, h0)
+    return states[washout:] if washout else states
+
+
+_states = eqx.filter_jit(unroll)
+
+
+def ridge_readout(
+    states: Float[Array, "T N"],
+    targets: Float[Array, "T ..."],
+    *,
+    ridge: Any,
+    bias: bool = True,
+) -> Float[Array, "*out N_or_N_plus_1"]:
+    """Closed-form ridge-regression readout ``y_t ≈ W x_t + b``.
+
+    Minimises ``Σ_t ‖y_t − W x_t − b‖² + ridge ‖W‖²_F``: the bias is **not** regularised
+    (penalising it would shrink the output towards 0 rather than towards the target mean).
+    It is eliminated by centring: ``W`` solves the normal equations of the centred data
+    ``(X̃ᵀ X̃ + ridge I) Wᵀ = X̃ᵀ Ỹ`` and ``b = ȳ − W x̄``, exactly the least-squares
+    solution of the augmented system ``[X 1; √ridge I 0] [Wᵀ; bᵀ] = [Y; 0]`` but with
+    a better-conditioned Gram matrix. The N × N system is solved with
+    ``jnp.linalg.solve`` (LU with partial pivoting), not Cholesky: reservoir states are
+    strongly collinear, so the computed Gram matrix is often numerically indefinite
+    (for 1000 tanh units driven by Mackey-Glass its smallest eigenvalues are ~ −1e-11),
+    and Cholesky then returns NaN for any ridge below that (1e-12, 0), while LU still
+    gives a finite readout that predicts well. A sweep over the ridge must not die on its
+    small end; LU costs ~0.1-0.2 s more at N = 1000, small beside the O(T N²) Gram
+    product. The products use ``Precision.HIGHEST`` so accelerators do not drop to
+    reduced-precision matmuls. `ridge` may be traced (a ``vmap`` over a ridge grid
+    shares the Gram matrix and batches only the solve).
+
+    **Arguments:**
+
+    - `states`: (T, N) reservoir states (from :func:`esn_states`).
+    - `targets`: (T,) or (T, out).
+    - `ridge`: the Tikhonov coefficient, >= 0 (absolute, not scaled by T).
+    - `bias`: fit an unregularised bias (default True).
+
+    **Returns:** the readout matrix, (out, N + 1) with the bias in the last column (or
+    (out, N) without bias); (N + 1,) or (N,) for 1-D `targets`. Apply it with
+    :func:`readout_apply`.
+
+    **Raises:** ``ValueError`` for ``ridge < 0`` or non-finite, mismatched lengths,
+    NaN in `states` or `targets` (when concrete); ``TypeError`` for non-float arrays.
+
+    Reference: Jaeger, GMD Report 148 (2001); Lukoševičius (2012), Sec. 4.1.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from rnngrad._esn import ridge_readout, readout_apply
+    >>> x = jnp.sin(jnp.arange(200.0) ** 1.5).reshape(50, 4)
+    >>> y = x @ jnp.arange(4.0) + 1.0
+    >>> w = ridge_readout(x, y, ridge=0.0)
+    >>> w.shape, [round(float(v), 6) for v in w]
+    ((5,), [0.0, 1.0, 2.0, 3.0, 1.0])
+    """
+    states = _check_float_array("states", states, (2,), "of shape (T, N)")
+    targets = _check_float_array("targets", targets, (1, 2), "of shape (T,) or (T, out)")
+    if targets.shape[0] != states.shape[0]:
+        raise ValueError(
+            f"`targets` must have the same length T as `states` ({states.shape[0]}), "
+            f"got {describe(targets)}."
+        )
+    check_real_scalar("ridge", ridge, nonnegative=True)
+    if not isinstance(bias, bool):
+        raise TypeError(f"`bias` must be a bool, got {describe(bias)}.")
+    _check_no_nan("states", states)
+    _check_no_nan("targets", targets)
+    dtype = jnp.promote_types(states.dtype, targets.dtype)
+    return _ridge(states.astype(dtype), targets.astype(dtype), jnp.asarray(ridge, dtype), bias)
+
+
+@functools.partial(jax.jit, static_argnames="bias")
+def _ridge(x: Array, targets: Array, ridge: Array, bias: bool) -> Array:
+    dtype = x.dtype
+    y = targets[:, None] if targets.ndim == 1 else targets
+    if bias:
+        x_mean = jnp.mean(x, axis=0)
+        y_mean = jnp.mean(y, axis=0)
+        x = x - x_mean
+        y = y - y_mean
+    n = x.shape[1]
+    gram = jnp.matmul(x.T, x, precision=_HIGHEST)
+    rhs = jnp.matmul(x.T, y, precision=_HIGHEST)
+    lhs = gram + ridge * jnp.eye(n, dtype=dtype)
+    w = jnp.linalg.solve(lhs, rhs).T  # (out, N); LU, see the docstring for why not Cholesky
+    if bias:
+        b = y_mean - jnp.matmul(w, x_mean, precision=_HIGHEST)
+        w = jnp.concatenate([w, b[:, None]], axis=1)
+    return w[0] if targets.ndim == 1 else w
+
+
+def readout_apply(
+    readout: Float[Array, "*out N_or_N_plus_1"], states: Float[Array, "*batch N"]
+) -> Float[Array, "*batch *out"]:
+    """Apply a readout from :func:`ridge_readout`: ``y = W x + b``.
+
+    Whether the readout has a bias is read from its last dimension (N + 1 vs N).
+
+    **Arguments:** `readout`: (out, N [+ 1]) or (N [+ 1],); `states`: (..., N).
+
+    **Returns:** (..., out), or (...) for a 1-D readout.
+
+    **Raises:** ``ValueError`` if the readout's last dimension is neither N nor N + 1.
+
+    >>> import jax.numpy as jnp
+    >>> from rnngrad._esn import readout_apply
+    >>> readout_apply(jnp.array([[1.0, 2.0, 0.5]]), jnp.ones((7, 2))).shape
+    (7, 1)
+    """
+    readout = _check_float_array("readout", readout, (1, 2), "of shape (out, N [+ 1])")
+    states = _check_float_array("states", states, tuple(range(1, 32)), "of shape (..., N)")
+    n = states.shape[-1]
+    extra = readout.shape[-1] - n
+    if extra not in (0, 1):
+        raise ValueError(
+            f"`readout` must have last dimension N = {n} (no bias) or N + 1 = {n + 1} "
+            f"(bias last) for states of size {n}, got {describe(readout)}."
+        )
+    return _apply(readout, states)
+
+
+@jax.jit
+def _apply(readout: Array, states: Array) -> Array:
+    n = states.shape[-1]
+    dtype = jnp.promote_types(readout.dtype, states.dtype)
+    w = readout[..., :n].astype(dtype)
+    out = jnp.matmul(states.astype(dtype), w.T, precision=_HIGHEST)
+    if readout.shape[-1] > n:
+        out = out + readout[..., n].astype(dtype)
+    return out
+
+
+def esn_predict(
+    cell: Any,
+    readout: Float[Array, "*out N_or_N_plus_1"],
+    inputs: Float[Array, "T input"],
+    h0: Float[Array, " hidden"] | None = None,
+    *,
+    washout: int = 0,
+) -> Float[Array, "T_minus_washout ..."]:
+    """Teacher-forced (e.g. one-step-ahead) prediction ``readout(esn_states(...))``.
+
+    Row ``t`` is the readout of the state that has seen ``inputs[0..washout + t]``; with a
+    readout trained on ``targets[t] = series[t + 1]`` it is the one-step-ahead prediction.
+
+    **Arguments:** as :func:`esn_states` and :func:`readout_apply`.
+
+    **Returns:** (T − washout, out), or (T − washout,) for a 1-D readout.
+
+    **Raises:** as :func:`esn_states` and :func:`readout_apply`.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from rnngrad._esn import EchoStateCell, esn_predict
+    >>> cell = EchoStateCell(1, 20, key=jax.random.key(0))
+    >>> esn_predict(cell, jnp.zeros((1, 21)), jnp.ones((20, 1)), washout=5).shape
+    (15, 1)
+    """
+    return readout_apply(readout, esn_states(cell, inputs, h0, washout=washout))
+
+
+def esn_generate(
+    cell: Any,
+    readout: Float[Array, "*out N_or_N_plus_1"],
+    h: Float[Array, " hidden"],
+    x0: Float[Array, " input"],
+    steps: int,
+) -> Float[Array, "steps input"]:
+    """Closed-loop (generative, free-running) prediction: the output is the next input.
+
+    ``h_{s+1} = cell(x_s, h_s)``, ``y_s = readout(h_{s+1})``, ``x_{s+1} = y_s`` for
+    s = 0..steps−1 (``lax.scan``). Typical use after teacher forcing on ``u[0..T−1]``:
+    pass ``h`` = the state after ``u[T−2]`` and ``x0 = u[T−1]``; then ``ys[0]`` predicts
+    ``u[T]`` and ``ys[k]`` predicts ``u[T + k]``.
+
+    **Arguments:**
+
+    - `cell`: the reservoir; `readout`: from :func:`ridge_readout`, trained for
+      one-step-ahead prediction, with output size equal to the cell's input size
+      ((input_size, N [+ 1]), or 1-D for ``input_size = 1``).
+    - `h`: the starting state (hidden_size,); `x0`: the first input (input_size,).
+    - `steps`: a positive int.
+
+    **Returns:** the outputs ``ys``, (steps, input_size).
+
+    **Raises:** ``ValueError`` if the readout's output size differs from the input size,
+    for bad shapes or a non-positive `steps`.
+
+    Reference: Jaeger & Haas, "Harnessing nonlinearity", Science 304 (2004).
+
+    >>> import jax, jax.numpy as jnp
+    >>> from rnngrad._esn import EchoStateCell, esn_generate
+    >>> cell = EchoStateCell(1, 20, key=jax.random.key(0))
+    >>> esn_generate(cell, jnp.zeros((1, 21)), jnp.zeros(20), jnp.ones(1), 5).shape
+    (5, 1)
+    """
+    steps = check_positive_int("steps", steps)
+    x0 = _check_float_array("x0", x0, (1,), "of shape (input_size,)")
+    h = _check_float_array("h", h, (1,), "of shape (hidden_size,)")
+    readout = _check_float_array("readout", readout, (1, 2), "of shape (out, N [+ 1])")
+    out_size = 1 if readout.ndim == 1 else readout.shape[0]
+    if out_size != x0.shape[0]:
+        raise ValueError(
+            f"`readout` must have {x0.shape[0]} output(s) to be fed back as the input "
+            f"`x0` of shape {x0.shape}, got {describe(readout)}."
+        )
+    y_shape = jax.eval_shape(readout_apply, readout, h).shape
+    if y_shape not in ((), (out_size,)):
+        raise ValueError(f"`readout` maps `h` to shape {y_shape}, expected ({out_size},).")
+
+    return _generate(cell, readout, h, x0, steps)
+
+
+@eqx.filter_jit
+def _generate(cell: Any, readout: Array, h: Array, x0: Array, steps: int) -> Array:
+    def step(carry: tuple[Array, Array], _: None) -> tuple[tuple[Array, Array], Array]:
+        h_, x_ = carry
+        h_ = cell(x_, h_)
+        y = _apply(readout, h_).reshape(x_.shape).astype(x_.dtype)
+        return (h_, y), y
+
+    _, ys = jax.lax.scan(step, (h, x0), None, length=steps)
+    return ys
+
+
+def nrmse(prediction: Float[Array, "*shape"], target: Float[Array, "*shape"]) -> Float[Array, ""]:
+    """Normalised root-mean-square error ``RMSE(prediction, target) / std(target)``.
+
+    Means and the (population, ddof = 0) standard deviation run over all elements. A
+    NaN in `prediction` (e.g. a diverged free run) gives NaN; a NaN in a concrete
+    `target` is an error.
+
+    **Arguments:** `prediction`, `target`: float arrays of the same shape.
+
+    **Returns:** a scalar.
+
+    **Raises:** ``ValueError`` for different shapes or a NaN in `target` (when concrete).
+
+    Reference: Jaeger & Haas (2004) use the NRMSE of Mackey-Glass predictions.
+
+    >>> import jax.numpy as jnp
+    >>> from rnngrad._esn import nrmse
+    >>> float(nrmse(jnp.array([0.0, 2.0]), jnp.array([1.0, 3.0])))
+    1.0
+    """
+    prediction = _check_float_array("prediction", prediction, tuple(range(32)), "an array")
+    target = _check_float_array("target", target, tuple(range(32)), "an array")
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"`prediction` must have the shape of `target` {target.shape}, "
+            f"got {describe(prediction)}."
+        )
+    _check_no_nan("target", target)
+    return _nrmse(prediction, target)
+
+
+@jax.jit
+def _nrmse(prediction: Array, target: Array) -> Array:
+    dtype = jnp.promote_types(prediction.dtype, target.dtype)
+    p, t = prediction.astype(dtype), target.astype(dtype)
+    return jnp.sqrt(jnp.mean((p - t) ** 2)) / jnp.std(t)
+
+
+# ---------------------------------------------------------------------------------------
+# Echo state property and memory capacity
+# ---------------------------------------------------------------------------------------
+
+
+class EchoStateCheck(NamedTuple):
+    """Result of :func:`echo_state_property`.
+
+    - `distances`: (T,) the largest ``‖h_t − h'_t‖₂`` over the pairs of starts, per step.
+    - `final_distance`: scalar, ``distances[-1]``.
+    - `satisfied`: bool scalar, ``final_distance <= tol · (largest initial distance)``.
+    """
+
+    distances: Float[Array, " T"]
+    final_distance: Float[Array, ""]
+    satisfied: Bool[Array, ""]
+
+
+def echo_state_property(
+    cell: Any,
+    inputs: Float[Array, "T input"],
+    *,
+    key: PRNGKeyArray,
+    num_pairs: int = 4,
+    init_scale: Any = 1.0,
+    tol: Any = 1e-6,
+) -> EchoStateCheck:
+    """Check the echo state property by its definition: different starts forget themselves.
+
+    A reservoir has the echo state property if its state is asymptotically a function of
+    the input history only: two trajectories driven by the same input from different
+    initial states converge (Jaeger 2001, Def. 1). This draws `num_pairs` pairs of
+    initial states uniformly in ``[−init_scale, init_scale]^N``, drives both with
+    `inputs`, and reports their distance. It is an empirical check for this input (the
+    property is input-dependent); see also :func:`effective_spectral_radius`.
+
+    **Arguments:**
+
+    - `cell`: the reservoir; `inputs`: (T, input_size) driving input.
+    - `key`: a ``jax.random`` key for the initial states (keyword only).
+    - `num_pairs`: how many pairs of starts (default 4).
+    - `init_scale`: half-width of the initial states (default 1, the range of tanh).
+    - `tol`: relative tolerance of the final distance (default 1e-6).
+
+    **Returns:** an :class:`EchoStateCheck` ``(distances (T,), final_distance (),
+    satisfied ())``.
+
+    **Raises:** as :func:`esn_states`; ``ValueError`` for non-positive `init_scale` or
+    negative `tol`.
+
+    Reference: Jaeger, GMD Report 148 (2001); Yildiz, Jaeger & Kiebel, "Re-visiting the
+    echo state property", Neural Networks 35 (2012).
+
+    >>> import jax, jax.numpy as jnp
+    >>> from rnngrad._esn import EchoStateCell, echo_state_property
+    >>> cell = EchoStateCell(1, 20, spectral_radius=0.9, key=jax.random.key(0))
+    >>> u = 0.5 * jnp.sin(jnp.arange(300.0))[:, None]
+    >>> bool(echo_state_property(cell, u, key=jax.random.key(2)).satisfied)
+    True
+    """
+    num_pairs = check_positive_int("num_pairs", num_pairs)
+    check_real_scalar("init_scale", init_scale, positive=True)
+    check_real_scalar("tol", tol, nonnegative=True)
+    inputs = _check_float_array("inputs", inputs, (2,), "of shape (T, input_size)")
+    _check_no_nan("inputs", inputs)
+    h_ref = zero_carry(cell)
+    check_cell_call(cell, inputs, h_ref)
+    dtype = h_ref.dtype
+    return _esp(
+        cell, inputs, key, jnp.asarray(init_scale, dtype), jnp.asarray(tol, dtype), num_pairs
+    )
+
+
+@eqx.filter_jit
+def _esp(
+    cell: Any, inputs: Array, key: PRNGKeyArray, init_scale: Array, tol: Array, num_pairs: int
+) -> EchoStateCheck:
+    h_ref = zero_carry(cell)
+    dtype = h_ref.dtype
+    starts = init_scale * jax.random.uniform(
+        key, (num_pairs, 2) + h_ref.shape, dtype, minval=-1.0, maxval=1.0
+    )
+
+    def pair_distances(pair: Array) -> Array:
+        run = jax.vmap(lambda h0: unroll(cell, inputs, h0))(pair)  # (2, T, N)
+        return jnp.linalg.norm(run[0] - run[1], axis=-1)  # (T,)
+
+    dist = jnp.max(jax.vmap(pair_distances)(starts), axis=0)
+    initial = jnp.max(jnp.linalg.norm(starts[:, 0] - starts[:, 1], axis=-1))
+    final = dist[-1]
+    return EchoStateCheck(dist, final, final <= tol * initial)
+
+
+def memory_curve(
+    cell: Any,
+    *,
+    key: PRNGKeyArray,
+    k_max: int | None = None,
+    train_length: int = 2000,
+    test_length: int = 1000,
+    washout: int | None = None,
+    ridge: Any = 1e-8,
+    input_range: tuple[float, float] = (-0.5, 0.5),
+) -> Float[Array, " k_max"]:
+    """The forgetting curve ``MC_k = r²(u_{t−k}, y_k(t))`` for k = 1..k_max (Jaeger 2002).
+
+    The reservoir is driven by i.i.d. uniform input ``u`` (drawn from `key`); for every
+    delay k a ridge readout ``y_k`` (:func:`ridge_readout`, one solve for all k) is fitted
+    on `train_length` steps to reproduce ``u_{t−k}`` from the state ``h_t`` (which has
+    seen ``u_0..u_t``), and ``r²`` — the squared correlation coefficient, Jaeger's
+    determination coefficient — is measured on the next `test_length` held-out steps
+    (a training-set r² would be inflated by ~N/T per delay).
+
+    **Arguments:**
+
+    - `cell`: a reservoir with ``input_size == 1``.
+    - `key`: a ``jax.random`` key for the input (keyword only).
+    - `k_max`: largest delay (default ``2 · hidden_size``).
+    - `train_length`, `test_length`: steps used to fit and to score the readouts.
+    - `washout`: initial steps dropped, >= k_max (default ``max(k_max, 100)``).
+    - `ridge`: ridge coefficient of the readouts (>= 0).
+    - `input_range`: ``(low, high)`` of the uniform input.
+
+    **Returns:** (k_max,) the ``MC_k``, each in [0, 1].
+
+    **Raises:** ``ValueError`` for a cell whose input size is not 1, ``washout < k_max``,
+    a non-positive length, ``ridge < 0``, or ``low >= high``.
+
+    Reference: H. Jaeger, "Short term memory in echo state networks", GMD Report 152
+    (2002).
+
+    >>> import jax
+    >>> from rnngrad._esn import EchoStateCell, memory_curve
+    >>> cell = EchoStateCell(1, 20, key=jax.random.key(0))
+    >>> memory_curve(cell, key=jax.random.key(1), k_max=40, train_length=500,
+    ...              test_length=500).shape
+    (40,)
+    """
+    h_ref = zero_carry(cell)
+    hidden = h_ref.shape[0]
+    if getattr(cell, "input_size", 1) != 1:
+        raise ValueError(
+            f"memory capacity needs a cell with scalar input: `cell.input_size` must be 1, "
+            f"got {cell.input_size}."
+        )
+    k_max = 2 * hidden if k_max is None else check_positive_int("k_max", k_max)
+    train_length = check_positive_int("train_length", train_length)
+    test_length = check_positive_int("test_length", test_length)
+    if washout is None:
+        washout = max(k_max, 100)
+    if isinstance(washout, bool) or not isinstance(washout, (int, np.integer)):
+        raise TypeError(f"`washout` must be an int >= k_max = {k_max}, got {describe(washout)}.")
+    if washout < k_max:
+        raise ValueError(
+            f"`washout` must be >= k_max = {k_max} (every target u_(t-k) must exist), "
+            f"got {washout}."
+        )
+    check_real_scalar("ridge", ridge, nonnegative=True)
+    low, high = (check_real_scalar(f"input_range[{i}]", v) for i, v in enumerate(input_range))
+    if not float(low) < float(high):
+        raise ValueError(f"`input_range` must be (low, high) with low < high, got {input_range}.")
+
+    check_cell_call(cell, jnp.zeros((1, 1), h_ref.dtype), h_ref)
+    dtype = h_ref.dtype
+    return _memory_curve(
+        cell,
+        key,
+        jnp.asarray(ridge, dtype),
+        jnp.asarray(low, dtype),
+        jnp.asarray(high, dtype),
+        k_max,
+        washout,
+        train_length,
+        test_length,
+    )
+
+
+@eqx.filter_jit
+def _memory_curve(
+    cell: Any,
+    key: PRNGKeyArray,
+    ridge: Array,
+    low: Array,
+    high: Array,
+    k_max: int,
+    washout: int,
+    train_length: int,
+    test_length: int,
+) -> Array:
+    h_ref = zero_carry(cell)
+    dtype = h_ref.dtype
+    total = washout + train_length + test_length
+    u = jax.random.uniform(key, (total, 1), dtype, minval=low, maxval=high)
+    states = unroll(cell, u, h_ref)[washout:]  # (train + test, N)
+    t = jnp.arange(washout, total)[:, None]
+    delays = jnp.arange(1, k_max + 1)[None, :]
+    delayed = u[t - delays, 0]  # (train + test, k_max): entry [t, k-1] = u_{t-k}
+    w = _ridge(states[:train_length], delayed[:train_length], ridge, True)
+    pred = _apply(w, states[train_length:])
+    target = delayed[train_length:]
+    pc = pred - jnp.mean(pred, axis=0)
+    tc = target - jnp.mean(target, axis=0)
+    cov = jnp.sum(pc * tc, axis=0)
+    return cov**2 / (jnp.sum(pc**2, axis=0) * jnp.sum(tc**2, axis=0))
+
+
+def memory_capacity(
+    cell: Any,
+    *,
+    key: PRNGKeyArray,
+    k_max: int | None = None,
+    train_length: int = 2000,
+    test_length: int = 1000,
+    washout: int | None = None,
+    ridge: Any = 1e-8,
+    input_range: tuple[float, float] = (-0.5, 0.5),
+) -> Float[Array, ""]:
+    """Short-term memory capacity ``MC = Σ_{k=1..k_max} r²(u_{t−k}, y_k)`` (Jaeger 2002).
+
+    The sum of :func:`memory_curve` (see there for the protocol and arguments). Jaeger
+    proved ``MC <= N`` for i.i.d. input, with equality approached by linear reservoirs
+    (``nonlinearity="identity"``) whose Krylov vectors ``W^k w_in`` span the state space.
+    Since the state ``h_t`` also holds the current input ``u_t`` (delay 0, not counted),
+    a linear reservoir reaches about ``N − r²(u_t, y_0)`` here.
+
+    **Returns:** a scalar.
+
+    **Raises:** as :func:`memory_curve`.
+
+    Reference: H. Jaeger, "Short term memory in echo state networks", GMD Report 152
+    (2002).
+
+    >>> import jax
+    >>> from rnngrad._esn import EchoStateCell, memory_capacity
+    >>> cell = EchoStateCell(1, 20, key=jax.random.key(0))
+    >>> mc = memory_capacity(cell, key=jax.random.key(1), train_length=500, test_length=500)
+    >>> bool(0.0 < mc <= 20.0)
+    True
+    """
+    return jnp.sum(
+        memory_curve(
+            cell,
+            key=key,
+            k_max=k_max,
+            train_length=train_length,
+            test_length=test_length,
+            washout=washout,
+            ridge=ridge,
+            input_range=input_range,
+        )
+    )
