@@ -1,0 +1,118 @@
+"""Named cell recipes for the vanishing-gradient remedies.
+
+Each returns a cell that works with ``rg.unroll``, ``rg.timestep_contributions``,
+``rg.lyapunov_spectrum`` and ``rg.train`` unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import PRNGKeyArray
+
+from . import _init
+from ._cells import VanillaCell
+from ._checks import check_real_scalar
+
+
+def irnn(
+    input_size: int, hidden_size: int, *, scale: float = 1.0, key: PRNGKeyArray, **kw: Any
+) -> VanillaCell:
+    """IRNN: ReLU vanilla cell, identity ``W_rec`` (times `scale`), zero bias.
+
+    Reference: Q. V. Le, N. Jaitly & G. E. Hinton, "A simple way to initialize recurrent
+    networks of rectified linear units", arXiv:1504.00941 (2015). They also scale the
+    input weights to N(0, 0.001²); pass ``weight_ih_init=`` to do so.
+
+    >>> import jax, rnngrad as rg
+    >>> cell = rg.irnn(2, 3, key=jax.random.key(0))
+    >>> cell.weight_hh.tolist(), cell.nonlinearity
+    ([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], 'relu')
+    """
+    return VanillaCell(
+        input_size,
+        hidden_size,
+        nonlinearity="relu",
+        weight_hh_init=_init.identity(scale),
+        key=key,
+        **kw,
+    )
+
+
+def orthogonal_rnn(
+    input_size: int, hidden_size: int, *, scale: float = 1.0, key: PRNGKeyArray, **kw: Any
+) -> VanillaCell:
+    """tanh vanilla cell with an orthogonal ``W_rec`` times `scale` (Saxe et al. 2014).
+
+    >>> import jax, jax.numpy as jnp, rnngrad as rg
+    >>> w = rg.orthogonal_rnn(2, 4, key=jax.random.key(0)).weight_hh
+    >>> bool(jnp.allclose(w @ w.T, jnp.eye(4), atol=1e-6))
+    True
+    """
+    return VanillaCell(
+        input_size,
+        hidden_size,
+        nonlinearity="tanh",
+        weight_hh_init=_init.orthogonal(scale),
+        key=key,
+        **kw,
+    )
+
+
+def spectral_rnn(
+    input_size: int, hidden_size: int, *, rho: float = 1.0, key: PRNGKeyArray, **kw: Any
+) -> VanillaCell:
+    """tanh vanilla cell whose Gaussian ``W_rec`` is rescaled to spectral radius `rho`.
+
+    >>> import jax, jax.numpy as jnp, rnngrad as rg
+    >>> w = rg.spectral_rnn(2, 5, rho=0.9, key=jax.random.key(0)).weight_hh
+    >>> round(float(jnp.max(jnp.abs(jnp.linalg.eigvals(w)))), 6)
+    0.9
+    """
+    return VanillaCell(
+        input_size,
+        hidden_size,
+        nonlinearity="tanh",
+        weight_hh_init=_init.spectral_radius(rho),
+        key=key,
+        **kw,
+    )
+
+
+def lstm(
+    input_size: int, hidden_size: int, *, forget_bias: float = 1.0, key: PRNGKeyArray, **kw: Any
+) -> eqx.nn.LSTMCell:
+    """``eqx.nn.LSTMCell`` with its forget-gate bias set to `forget_bias`.
+
+    equinox's LSTM has no forget-bias option; its gates are ordered (i, f, g, o), so the
+    forget gate's bias is ``bias[H:2H]``, set here with ``eqx.tree_at``. A bias of 1
+    keeps the cell state (the constant error carousel) open at the start of training.
+
+    Reference: F. A. Gers, J. Schmidhuber & F. Cummins, "Learning to forget", Neural
+    Computation 12 (2000); R. Jozefowicz, W. Zaremba & I. Sutskever, ICML 2015.
+
+    >>> import jax, rnngrad as rg
+    >>> cell = rg.lstm(2, 3, forget_bias=1.0, key=jax.random.key(0))
+    >>> cell.bias[3:6].tolist()
+    [1.0, 1.0, 1.0]
+    """
+    check_real_scalar("forget_bias", forget_bias)
+    cell = eqx.nn.LSTMCell(input_size, hidden_size, key=key, **kw)
+    if cell.bias is None:
+        raise ValueError("`forget_bias` needs an LSTM with a bias (use_bias=True).")
+    bias = cell.bias.at[hidden_size : 2 * hidden_size].set(
+        jnp.asarray(forget_bias, cell.bias.dtype)
+    )
+    return eqx.tree_at(lambda c: c.bias, cell, bias)
+
+
+def gru(input_size: int, hidden_size: int, *, key: PRNGKeyArray, **kw: Any) -> eqx.nn.GRUCell:
+    """``eqx.nn.GRUCell`` (Cho et al. 2014), as it is.
+
+    >>> import jax, rnngrad as rg
+    >>> rg.gru(2, 3, key=jax.random.key(0)).hidden_size
+    3
+    """
+    return eqx.nn.GRUCell(input_size, hidden_size, key=key, **kw)
