@@ -1,0 +1,58 @@
+"""experiments/gradient_flow.py --quick: the record holds its promised fields and physics."""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        module = importlib.import_module("gradient_flow")
+        out = tmp_path_factory.mktemp("gradient_flow")
+        module.main(["--quick", "--out", str(out)])
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    data = json.loads((out / "gradient_flow.json").read_text())
+    data["_out"] = out
+    return data
+
+
+def test_record_fields_and_figures(record):
+    for field in ("hidden", "length", "scales", "nonlinearities", "summary_table", "seconds"):
+        assert field in record
+    for name in ("tanh", "relu", "identity"):
+        rec = record["nonlinearities"][name]
+        for field in ("log10_profile", "fitted_rate", "lyapunov", "log_pascanu_rate"):
+            assert len(rec[field]) == len(record["scales"])
+    assert sorted(record["figures"]) == ["contributions.png", "profiles.png", "rates.png"]
+    for name in record["figures"]:
+        assert (record["_out"] / name).stat().st_size > 10_000
+
+
+def test_vanishing_at_half_and_growth_at_one_and_a_half(record):
+    scales = np.asarray(record["scales"])
+    lo, hi = int(np.argmin(np.abs(scales - 0.5))), int(np.argmin(np.abs(scales - 1.5)))
+    for name in ("tanh", "identity"):
+        profile = np.asarray(record["nonlinearities"][name]["log10_profile"], dtype=float)
+        assert profile[lo, -1] < profile[lo, 0] - 10  # vanished by > 10 decades
+    linear = np.asarray(record["nonlinearities"]["identity"]["log10_profile"], dtype=float)
+    assert linear[hi, -1] > linear[hi, 0] + 5  # exploded
+    tanh_rate = np.asarray(record["nonlinearities"]["tanh"]["fitted_rate"], dtype=float)
+    assert tanh_rate[hi] > tanh_rate[lo] + 0.4
+
+
+def test_linear_rate_is_log_spectral_radius_and_matches_lyapunov(record):
+    linear = record["nonlinearities"]["identity"]
+    rate = np.asarray(linear["fitted_rate"], dtype=float)
+    lyap = np.asarray(linear["lyapunov"], dtype=float)
+    np.testing.assert_allclose(rate, lyap, atol=0.02)
+    # Pascanu's rate ln(‖W‖₂ γ) bounds the growth rate from above at every gain.
+    assert np.all(rate <= np.asarray(linear["log_pascanu_rate"], dtype=float) + 1e-6)
