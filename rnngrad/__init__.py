@@ -46,6 +46,11 @@ from ._esn import (
 )
 from ._lyapunov import lyapunov_spectrum as lyapunov_spectrum
 from ._mackey_glass import mackey_glass as mackey_glass
+from ._penalties import (
+    floss as floss,
+    flossing_penalty as flossing_penalty,
+    pascanu_omega as pascanu_omega,
+)
 from ._recipes import (
     gru as gru,
     irnn as irnn,
@@ -123,6 +128,9 @@ __all__ = [
     "nrmse",
     "readout_apply",
     "ridge_readout",
+    "floss",
+    "flossing_penalty",
+    "pascanu_omega",
     "gru",
     "irnn",
     "lstm",
