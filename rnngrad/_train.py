@@ -11,7 +11,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from ._cells import fold_recurrent_scale, zero_carry
 from ._checks import check_positive_int, check_real_scalar, describe
+from ._io import atomic_write
 from ._tasks import AbstractTask
 
 # --------------------------------------------------------------------------- model
@@ -303,20 +303,6 @@ def _fingerprint(tree: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def train(
     make_cell: Callable[[PRNGKeyArray], Any],
     task: AbstractTask,
@@ -501,7 +487,7 @@ def train(
                     states, losses, norms, done_arr = eqx.tree_deserialise_leaves(f, template)
                 losses, norms, done = np.array(losses), np.array(norms), int(done_arr)
         else:
-            _atomic_write(run_file, lambda f: f.write(json.dumps(args, indent=1)), mode="w")
+            atomic_write(run_file, lambda f: f.write(json.dumps(args, indent=1)), mode="w")
 
     show = n_chunks > 1 if progress is None else progress
     chunk_ids = range(done // chunk_steps, n_chunks)
@@ -524,7 +510,7 @@ def train(
         if ckpt is not None:
             # One file holds the state and the records, so they can never disagree.
             snapshot = (states, losses, norms, np.asarray(done, np.int64))
-            _atomic_write(
+            atomic_write(
                 ckpt / "state.eqx",
                 lambda f, snap=snapshot: eqx.tree_serialise_leaves(f, snap),
             )
