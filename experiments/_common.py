@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+import rnngrad as rg
 
 
 def parser(doc: str, name: str) -> argparse.ArgumentParser:
@@ -34,39 +34,21 @@ def to_builtin(value: Any) -> Any:
 
 
 def write_json(path: Path, record: dict[str, Any]) -> Path:
-    """Write `record` as JSON atomically (temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(to_builtin(record), f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write `record` as JSON atomically (rg.atomic_write: temporary file, fsync, rename)."""
+    text = json.dumps(to_builtin(record), indent=1)
+    return rg.atomic_write(path, lambda f: f.write(text), mode="w")
 
 
 def save_figure(fig: Any, path: Path) -> Path:
     """Save a matplotlib figure atomically as PNG and close it."""
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        return rg.atomic_write(
+            path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+        )
     finally:
         plt.close(fig)
-    return path
 
 
 def table(headers: list[str], rows: list[list[Any]], fmt: str = "{:>10}") -> str:

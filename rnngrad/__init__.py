@@ -44,6 +44,7 @@ from ._esn import (
     readout_apply as readout_apply,
     ridge_readout as ridge_readout,
 )
+from ._io import atomic_write as atomic_write
 from ._lyapunov import lyapunov_spectrum as lyapunov_spectrum
 from ._mackey_glass import mackey_glass as mackey_glass
 from ._penalties import (
@@ -128,6 +129,7 @@ __all__ = [
     "nrmse",
     "readout_apply",
     "ridge_readout",
+    "atomic_write",
     "floss",
     "flossing_penalty",
     "pascanu_omega",

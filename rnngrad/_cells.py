@@ -282,13 +282,17 @@ def state_size(carry: PyTree) -> int:
 
 
 def nonlinearity_gain(cell: Any) -> float:
-    """γ = sup |φ'| of a vanilla cell's nonlinearity (1 for tanh, ReLU and identity).
+    """γ = sup |φ'| of a vanilla or echo state cell's nonlinearity (1 for tanh, ReLU, identity).
 
     **Raises:** ``TypeError`` for a callable nonlinearity, whose γ rnngrad cannot know.
     """
+    from ._esn import EchoStateCell  # local import: _esn imports this module
+
     inner = cell.cell if isinstance(cell, RecurrentScaled) else cell
-    if not isinstance(inner, VanillaCell):
-        raise TypeError(f"nonlinearity_gain needs a VanillaCell, got {type(cell).__name__}.")
+    if not isinstance(inner, (VanillaCell, EchoStateCell)):
+        raise TypeError(
+            f"nonlinearity_gain needs a VanillaCell or EchoStateCell, got {type(cell).__name__}."
+        )
     if not isinstance(inner.nonlinearity, str):
         raise TypeError(
             "nonlinearity_gain: the cell has a callable nonlinearity; pass its sup|φ'| "

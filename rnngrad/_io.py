@@ -9,6 +9,13 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _default_mode() -> int:
+    """0o666 minus the process umask: what a plain open() would have created."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(
     path: str | os.PathLike, write: Callable[[IO[Any]], None], *, mode: str = "wb"
 ) -> Path:
@@ -25,6 +32,7 @@ def atomic_write(
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

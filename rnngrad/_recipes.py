@@ -14,7 +14,7 @@ from jaxtyping import PRNGKeyArray
 
 from . import _init
 from ._cells import VanillaCell
-from ._checks import check_real_scalar
+from ._checks import check_positive_int, check_real_scalar
 
 
 def irnn(
@@ -90,6 +90,9 @@ def lstm(
     forget gate's bias is ``bias[H:2H]``, set here with ``eqx.tree_at``. A bias of 1
     keeps the cell state (the constant error carousel) open at the start of training.
 
+    **Raises:** ``ValueError`` for non-positive sizes, a non-finite or non-scalar
+    `forget_bias`, or ``use_bias=False``; ``TypeError`` for a non-real `forget_bias`.
+
     Reference: F. A. Gers, J. Schmidhuber & F. Cummins, "Learning to forget", Neural
     Computation 12 (2000); R. Jozefowicz, W. Zaremba & I. Sutskever, ICML 2015.
 
@@ -98,6 +101,9 @@ def lstm(
     >>> cell.bias[3:6].tolist()
     [1.0, 1.0, 1.0]
     """
+    # equinox does not check sizes (0 builds an empty cell, negatives fail in math.sqrt).
+    input_size = check_positive_int("input_size", input_size)
+    hidden_size = check_positive_int("hidden_size", hidden_size)
     check_real_scalar("forget_bias", forget_bias)
     cell = eqx.nn.LSTMCell(input_size, hidden_size, key=key, **kw)
     if cell.bias is None:
@@ -111,8 +117,12 @@ def lstm(
 def gru(input_size: int, hidden_size: int, *, key: PRNGKeyArray, **kw: Any) -> eqx.nn.GRUCell:
     """``eqx.nn.GRUCell`` (Cho et al. 2014), as it is.
 
+    **Raises:** ``ValueError`` for non-positive sizes.
+
     >>> import jax, rnngrad as rg
     >>> rg.gru(2, 3, key=jax.random.key(0)).hidden_size
     3
     """
+    input_size = check_positive_int("input_size", input_size)
+    hidden_size = check_positive_int("hidden_size", hidden_size)
     return eqx.nn.GRUCell(input_size, hidden_size, key=key, **kw)

@@ -1,5 +1,7 @@
 """Foundation: VanillaCell, initialisers, scale_recurrent, unroll, and their bad input."""
 
+import os
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -262,3 +264,29 @@ def test_carry0_structure_mismatch():
 
     with pytest.raises(ValueError, match="`carry0` does not match what"):
         rg.unroll(generic, xs, jnp.zeros(2))
+
+
+def test_nonlinearity_gain():
+    assert rg.nonlinearity_gain(rg.VanillaCell(1, 2, nonlinearity="relu", key=KEY)) == 1.0
+    assert rg.nonlinearity_gain(rg.EchoStateCell(1, 3, key=KEY)) == 1.0
+    with pytest.raises(TypeError, match="callable nonlinearity"):
+        rg.nonlinearity_gain(rg.VanillaCell(1, 2, nonlinearity=jnp.sin, key=KEY))
+    with pytest.raises(TypeError, match="VanillaCell or EchoStateCell"):
+        rg.nonlinearity_gain(gated("gru"))
+
+
+def test_atomic_write_keeps_old_file_on_error(tmp_path):
+    target = tmp_path / "out.txt"
+    rg.atomic_write(target, lambda f: f.write("old"), mode="w")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # as open() would, not mkstemp's 0600
+
+    def failing(f):
+        f.write("half")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        rg.atomic_write(target, failing, mode="w")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
