@@ -78,21 +78,22 @@ def _forward_states(
 def _safe_normalise(rows: Array) -> tuple[Array, Array]:
     """Scale each row to unit 2-norm without under/overflow; return rows and log norms.
 
-    Zero rows stay zero with log norm -inf. The max-abs prescale keeps the squares in
-    range even when the entries are far from 1.
+    The max-abs prescale keeps the squares in range even when the entries are far from 1
+    (``jnp.linalg.norm`` squares them, and float32 squares vanish below ~1e-19). Zero
+    rows stay zero with log norm -inf. Rows holding NaN (or inf) come out NaN with log
+    norm NaN (or inf): a broken input is never reported as a zero gradient. Safe under
+    ``grad`` (no NaN from the branches not taken).
     """
     peak = jnp.max(jnp.abs(rows), axis=-1, keepdims=True)
-    safe_peak = jnp.where(peak > 0, peak, 1.0)
-    scaled = rows / safe_peak
-    inner = jnp.sqrt(jnp.sum(scaled * scaled, axis=-1, keepdims=True))
-    norm_ok = peak > 0
-    out = jnp.where(norm_ok, scaled / jnp.where(norm_ok, inner, 1.0), 0.0)
-    log_norm = jnp.where(
-        norm_ok[..., 0],
-        jnp.log(safe_peak[..., 0]) + jnp.log(jnp.where(norm_ok, inner, 1.0))[..., 0],
-        -jnp.inf,
-    )
-    return out, log_norm
+    finite = jnp.isfinite(peak)
+    ok = (peak > 0) & finite
+    safe_peak = jnp.where(ok, peak, 1.0)
+    scaled = rows * jnp.where(ok, 1.0 / safe_peak, 0.0)
+    sq = jnp.where(ok, jnp.sum(scaled * scaled, axis=-1, keepdims=True), 1.0)
+    unit = jnp.where(finite, scaled * jax.lax.rsqrt(sq), jnp.nan)
+    log_norm = jnp.where(ok, jnp.log(safe_peak) + 0.5 * jnp.log(sq), -jnp.inf)
+    log_norm = jnp.where(finite, log_norm, peak)
+    return unit, log_norm[..., 0]
 
 
 def _check_step_loss(step_loss: Callable, carry_example: PyTree, y_example: PyTree) -> None:
@@ -374,10 +375,11 @@ def _contributions_jacrev(
 
     eps = jnp.zeros((length, size), s0.dtype)
     jac = jax.jacrev(step_losses)(eps, stacked)  # (T, T, S)
-    norms = jnp.linalg.norm(jac, axis=-1)
+    # Norms via the max-abs prescale: jnp.linalg.norm would square entries to 0 in float32.
+    log_norms = _safe_normalise(jac)[1] / _LN10  # -inf above the diagonal
+    norms = jnp.power(jnp.asarray(10.0, log_norms.dtype), log_norms)
     param_grads = jax.grad(lambda p: jnp.sum(step_losses(eps, p)))(stacked)
     losses = step_losses(eps, stacked)
-    log_norms = jnp.log10(norms)  # log10(0) = -inf above the diagonal, no warning in JAX
     return Contributions(norms=norms, log_norms=log_norms, param_grads=param_grads, losses=losses)
 
 

@@ -19,6 +19,7 @@ def lyapunov_spectrum(
     n: int | None = None,
     *,
     warmup: int = 0,
+    state_gradient: bool = True,
 ) -> Float[Array, " n"]:
     """The first `n` Lyapunov exponents of ``s_t = f(s_{t-1}, x_t)`` along the inputs `xs`.
 
@@ -36,6 +37,11 @@ def lyapunov_spectrum(
     - `n`: how many exponents (default S, all of them); 1 <= n <= S.
     - `warmup`: steps run (frame included) before exponents are accumulated, so the
       state and frame forget their initial conditions; 0 <= warmup < T.
+    - `state_gradient`: when False, derivatives of the exponents (``jax.grad``) treat
+      the state trajectory as fixed and flow only through each step's Jacobian. The
+      values are the same. In a chaotic network the full derivative through the states
+      explodes with T (the very problem flossing treats), so gradient flossing uses
+      False (Engelken 2023 differentiates the QR iteration of the Jacobians).
 
     **Returns:** (n,) exponents per step, descending.
 
@@ -67,6 +73,8 @@ def lyapunov_spectrum(
     def step(carry, inp):
         s, frame, total = carry
         x, t = inp
+        if not state_gradient:
+            s = jax.lax.stop_gradient(s)
         new, jvp_fn = jax.linearize(lambda s_: flat(params, x, s_), s)
         pushed = jax.vmap(jvp_fn, in_axes=1, out_axes=1)(frame)
         q, r = jnp.linalg.qr(pushed)

@@ -253,6 +253,7 @@ def flossing_penalty(
     n: int = 1,
     target: float = 0.0,
     warmup: int = 0,
+    state_gradient: bool = True,
 ) -> Float[Array, ""]:
     """Gradient-flossing penalty ``Σ_{i=1}^{n} (λ_i − target)²`` on the top Lyapunov exponents.
 
@@ -272,6 +273,14 @@ def flossing_penalty(
     - `target`: the value the exponents are pushed to (0: neither exploding nor
       vanishing); a finite real number.
     - `warmup`: steps run before exponents are accumulated (0 <= warmup < T).
+    - `state_gradient`: whether the gradient also flows through the state trajectory
+      (default True: the exact derivative). False holds the trajectory fixed so the
+      gradient flows through each step's Jacobian only. Through a long chaotic
+      trajectory the exact derivative itself explodes with T: measured on a gain-2 tanh
+      RNN (H = 32, T = 376), 300 Adam steps (lr 1e-2) on the exact gradient *raised* the
+      penalty of 8 exponents from 0.10 to 0.30, and the fixed-trajectory variant only
+      lowered it to ≈ 0.08 before it fluctuated. Floss on shorter trajectories or
+      fresh inputs per round when the network is chaotic.
 
     **Returns:** the penalty, a scalar ().
 
@@ -292,7 +301,7 @@ def flossing_penalty(
     """
     n = _check_n(n)
     check_real_scalar("target", target)
-    exponents = lyapunov_spectrum(cell, xs, carry0, n, warmup=warmup)
+    exponents = lyapunov_spectrum(cell, xs, carry0, n, warmup=warmup, state_gradient=state_gradient)
     return jnp.sum((exponents - jnp.asarray(target, exponents.dtype)) ** 2)
 
 
@@ -307,6 +316,7 @@ def floss(
     optimizer: optax.GradientTransformation | None = None,
     warmup: int = 0,
     filter_spec: Any = eqx.is_inexact_array,
+    state_gradient: bool = True,
 ) -> tuple[Any, Float[Array, "steps_plus_1 n"]]:
     """Gradient flossing: minimise :func:`flossing_penalty` alone for a number of steps.
 
@@ -329,6 +339,7 @@ def floss(
     - `steps`: number of optimiser updates, a positive int.
     - `optimizer`: an ``optax.GradientTransformation``; default ``optax.adam(1e-2)``.
     - `filter_spec`: which leaves to train, as in ``eqx.partition``.
+    - `state_gradient`: as :func:`flossing_penalty` (default True, the exact gradient).
 
     **Returns:** ``(cell, history)``: the flossed cell (same structure as the folded
     input cell) and the exponents (steps + 1, n); row i holds the top n exponents after
@@ -364,7 +375,9 @@ def floss(
     # Validate n, warmup, xs and carry0 once, with clear errors, before compiling the loop.
     jax.eval_shape(lambda c: lyapunov_spectrum(c, xs, carry0, n, warmup=warmup), cell)
     params, static = eqx.partition(cell, filter_spec)
-    return _floss_loop(params, static, xs, carry0, target, optimizer, n, warmup, steps)
+    return _floss_loop(
+        params, static, xs, carry0, target, optimizer, n, warmup, steps, state_gradient
+    )
 
 
 @eqx.filter_jit
@@ -378,9 +391,12 @@ def _floss_loop(
     n: int,
     warmup: int,
     steps: int,
+    state_gradient: bool,
 ) -> tuple[Any, Array]:
     def loss(p: PyTree) -> tuple[Array, Array]:
-        exponents = lyapunov_spectrum(eqx.combine(p, static), xs, carry0, n, warmup=warmup)
+        exponents = lyapunov_spectrum(
+            eqx.combine(p, static), xs, carry0, n, warmup=warmup, state_gradient=state_gradient
+        )
         return jnp.sum((exponents - jnp.asarray(target, exponents.dtype)) ** 2), exponents
 
     def update(carry, _):

@@ -412,3 +412,35 @@ def test_exploding_regime_gives_large_logs_with_flag():
     np.testing.assert_allclose(
         res.log_norms[-1, 0] - res.log_norms[-1, -1], 799 * np.log10(3.0), rtol=1e-12
     )
+
+
+def test_nan_input_is_never_reported_as_zero_gradient():
+    cell = make_cell("tanh")
+    bad_xs = XS.at[3, 0].set(jnp.nan)
+    prof = rg.final_step_profile(cell, bad_xs, carry0_of(cell), lambda h: jnp.sum(h))
+    logs = np.asarray(prof.log_norms)
+    assert np.all(np.isnan(logs[:4]))  # every state the NaN reaches back to
+    res = rg.timestep_contributions(cell, bad_xs, carry0_of(cell), mse, YS)
+    assert not bool(res.finite)
+    assert np.isnan(np.asarray(res.log_norms)[T - 1, 0])
+
+
+def test_jacrev_reference_keeps_tiny_norms_in_float32():
+    cell = rg.VanillaCell(
+        1,
+        3,
+        nonlinearity="identity",
+        weight_hh_init=rg.init.orthogonal(0.1),
+        dtype=jnp.float32,
+        key=jax.random.key(0),
+    )
+    length = 30  # 0.1**29: far below float32's squares (~1e-19 after squaring)
+    res = rg.timestep_contributions(
+        cell,
+        jnp.zeros((length, 1), jnp.float32),
+        jnp.ones(3, jnp.float32),
+        lambda h, y: y * jnp.sum(h),
+        jnp.ones(length, jnp.float32),
+        method="jacrev",
+    )
+    np.testing.assert_allclose(res.log_norms[-1, 0] - res.log_norms[-1, -1], -29.0, rtol=1e-5)

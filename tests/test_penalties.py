@@ -289,7 +289,7 @@ def test_flossing_penalty_value_and_gradient_against_finite_differences():
     def value_and_grad(w):
         def pen(w_):
             c = eqx.tree_at(lambda c: c.weight_hh, cell, w_)
-            return flossing_penalty(c, xs, H0, n=2, target=0.1, warmup=5)
+            return flossing_penalty(c, xs, H0, n=2, target=0.1, warmup=5, state_gradient=True)
 
         return jax.value_and_grad(pen)(w)
 
@@ -300,6 +300,61 @@ def test_flossing_penalty_value_and_gradient_against_finite_differences():
     assert np.all(np.isfinite(np.asarray(got)))
     assert np.linalg.norm(want) > 1e-3
     assert rel_err(got, want) <= 1e-6
+
+
+def test_flossing_gradient_with_the_trajectory_held_fixed():
+    """state_gradient=False: the derivative of a hand-built Benettin iteration whose
+    Jacobians J_t(W) are taken at a fixed, precomputed state trajectory."""
+    length, warmup = 25, 5
+    xs = 0.3 * jax.random.normal(jax.random.key(9), (length, IN))
+    cell = rg.fold_recurrent_scale(vanilla(scale=1.4))
+    prev = jnp.concatenate([H0[None], rg.unroll(cell, xs, H0)[:-1]])  # s_{t-1}, fixed
+
+    def by_hand(w):
+        c = eqx.tree_at(lambda c: c.weight_hh, cell, jnp.asarray(w))
+        q, total = jnp.eye(H, 2), jnp.zeros(2)
+        for t in range(length):
+            jac = jax.jacfwd(lambda s, t=t: c(xs[t], s))(prev[t])
+            q, r = jnp.linalg.qr(jac @ q)
+            if t >= warmup:
+                total = total + jnp.log(jnp.abs(jnp.diagonal(r)))
+        lam = jnp.sort(total / (length - warmup))[::-1]
+        return jnp.sum((lam - 0.1) ** 2)
+
+    got = jax.jit(
+        jax.grad(
+            lambda w: flossing_penalty(
+                eqx.tree_at(lambda c: c.weight_hh, cell, w),
+                xs,
+                H0,
+                n=2,
+                target=0.1,
+                warmup=5,
+                state_gradient=False,
+            )
+        )
+    )(cell.weight_hh)
+    w0 = np.asarray(cell.weight_hh)
+    np.testing.assert_allclose(
+        float(by_hand(w0)),
+        float(flossing_penalty(cell, xs, H0, n=2, target=0.1, warmup=5)),
+        rtol=1e-12,
+    )
+    by_hand_jit = jax.jit(by_hand)
+    want = fd_grad(lambda w: float(by_hand_jit(jnp.asarray(w))), w0)
+    assert rel_err(got, want) <= 1e-6
+    full = jax.grad(
+        lambda w: flossing_penalty(
+            eqx.tree_at(lambda c: c.weight_hh, cell, w),
+            xs,
+            H0,
+            n=2,
+            target=0.1,
+            warmup=5,
+            state_gradient=True,
+        )
+    )(cell.weight_hh)
+    assert rel_err(got, full) > 1e-3  # the two derivatives really differ
 
 
 def test_floss_moves_top_exponent_toward_zero():
