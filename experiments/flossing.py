@@ -78,7 +78,7 @@ def floss_rounds(cell, task, key, n, steps):
 def main(argv: list[str] | None = None) -> dict:
     args = parser(__doc__, "flossing").parse_args(argv)
     if args.quick:
-        hidden, delays, seeds, steps, floss_steps, n_exp, test = 12, [4], 2, 40, 30, 4, 200
+        hidden, delays, seeds, steps, floss_steps, n_exp, test = 12, [4], 2, 40, 100, 4, 200
         n_floss = 2
     else:
         hidden, delays, seeds, steps, floss_steps, n_exp = 32, [5, 10, 20, 40], 4, 1500, 300, 8
