@@ -2,6 +2,8 @@
 
 Command:   python experiments/report.py [--full] [--out results]
 Runtime:   quick (default): about 5 minutes on a 2-core CPU; --full: about 40 minutes.
+           --reuse keeps the records of scripts already run into --out (e.g. by hand at
+           full size) and only assembles the report for them.
 What it does:
   Runs gradient_flow, vanishing, exploding, echo_state, flossing and benchmark (each in
   its own process, --quick unless --full, output in <out>/<script>/), keeps every printed
@@ -59,6 +61,33 @@ def run_script(name: str, out: Path, full: bool, timeout: float) -> dict:
         "seconds": time.perf_counter() - started,
         "command": " ".join(cmd[1:]),
     }
+
+
+def tables_of(record: dict) -> str:
+    """The tables a script recorded in its JSON (for a reused run, whose stdout is gone)."""
+    parts = []
+    for key in ("summary_table", "table", "tables"):
+        value = record.get(key)
+        if isinstance(value, dict) and "headers" in value and "rows" in value:
+            parts.append(_format(value["headers"], value["rows"]))
+        elif isinstance(value, dict):
+            for sub, text in value.items():
+                if isinstance(text, str):
+                    parts.append(f"{sub}:\n{text}")
+                elif isinstance(text, dict) and "headers" in text:
+                    parts.append(f"{sub}:\n" + _format(text["headers"], text["rows"]))
+        elif isinstance(value, str):
+            parts.append(value)
+    return "\n\n".join(parts)
+
+
+def _format(headers: list, rows: list) -> str:
+    def cell(v: object) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = [" | ".join(str(h) for h in headers)]
+    lines += [" | ".join(cell(v) for v in row) for row in rows]
+    return "\n".join(lines)
 
 
 def load(out: Path, name: str) -> dict | None:
@@ -269,11 +298,26 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", default="results", help="output folder")
     p.add_argument("--only", nargs="*", default=None, help="run only these scripts")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per script")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="do not rerun a script whose JSON record already exists in --out",
+    )
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = {}
     for name in args.only or SCRIPTS:
+        if args.reuse and (out / name / f"{name}.json").exists():
+            record = json.loads((out / name / f"{name}.json").read_text())
+            size = "quick" if record.get("quick") else "full"
+            runs[name] = {
+                "status": f"reused an earlier run's record ({size} size unless marked)",
+                "stdout": tables_of(record),
+                "seconds": float(record.get("seconds", 0.0) or 0.0),
+            }
+            print(f"reusing {out / name / (name + '.json')}", flush=True)
+            continue
         print(f"running {name} ({'full' if args.full else 'quick'}) ...", flush=True)
         runs[name] = run_script(name, out, args.full, args.timeout)
         print(f"  {runs[name]['status']} in {runs[name]['seconds']:.0f} s", flush=True)

@@ -56,3 +56,22 @@ def test_linear_rate_is_log_spectral_radius_and_matches_lyapunov(record):
     np.testing.assert_allclose(rate, lyap, atol=0.02)
     # Pascanu's rate ln(‖W‖₂ γ) bounds the growth rate from above at every gain.
     assert np.all(rate <= np.asarray(linear["log_pascanu_rate"], dtype=float) + 1e-6)
+
+
+def test_report_assembles_identities_and_paper_rows(record, tmp_path):
+    """report.py --reuse builds REPORT.md from the quick gradient_flow record."""
+    import shutil
+
+    shutil.copytree(record["_out"], tmp_path / "gradient_flow")
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        report = importlib.import_module("report")
+        result = report.main(["--reuse", "--only", "gradient_flow", "--out", str(tmp_path)])
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| result | paper | ours | match? |" in text
+    assert "![gradient_flow: profiles](gradient_flow/profiles.png)" in text
+    # The identities are computed, not copied: each must match.
+    assert [row[-1] for row in result["identities"]] == ["yes", "yes", "yes"]
+    assert any("edge of chaos" in row[0] for row in result["paper_rows"])
