@@ -1,7 +1,8 @@
 """Gradient flow through time: vanishing, the edge of chaos, exploding -- exactly.
 
 Command:   python experiments/gradient_flow.py [--quick] [--out results/gradient_flow]
-Runtime:   about 25 s on a 2-core CPU (--quick: about 10 s, mostly compilation).
+Runtime:   about 10 s on an idle 2-core CPU, 25-35 s when other jobs share it (--quick:
+           about 10 s, mostly compilation).
 What it does:
   A tanh RNN, H = 64, W_rec = g · W0 with W0 ~ N(0, 1/H), runs autonomously (zero input)
   from a random initial state for T = 300 steps; the loss reads the final state,

@@ -194,14 +194,66 @@ def _vanishing_rows(out: Path) -> list[list[str]]:
     rec = load(out, "vanishing")
     if rec is None:
         return []
-    return [[str(r[0]), str(r[1]), str(r[2]), str(r[3])] for r in rec.get("paper_rows", [])]
+    res = rec["results"]
+
+    def rate(model: str, length: str) -> tuple[float, str]:
+        r = res[model][length]
+        ok = r["mse_success"]
+        return float(r["mse_success_rate"]), f"{int(sum(ok))}/{len(ok)}"
+
+    rows = []
+    if "lstm" in res and "100" in res["lstm"]:
+        got, text = rate("lstm", "100")
+        rows.append(
+            [
+                "adding T = 100, LSTM (Hochreiter & Schmidhuber 1997)",
+                "solved",
+                f"test MSE < 0.01 in {text} seeds",
+                "yes" if got >= 0.8 else f"no ({text} vs ≥ 4/5)",
+            ]
+        )
+    for model, paper in (
+        ("irnn", "IRNN ≈ LSTM, solves (Le et al. 2015)"),
+        ("tanh_gaussian", "tanh RNN fails (Le et al. 2015)"),
+    ):
+        if model in res and "100" in res[model]:
+            got, text = rate(model, "100")
+            want_success = model == "irnn"
+            match = (got >= 0.8) if want_success else (got <= 0.2)
+            target = "≥ 4/5" if want_success else "≤ 1/5"
+            med = float(np.median(res[model]["100"]["test_mse"]))
+            rows.append(
+                [
+                    f"adding T = 100, {model}",
+                    paper,
+                    f"{text} seeds, median test MSE {med:.3g}",
+                    "yes" if match else f"no ({text} vs {target})",
+                ]
+            )
+    return rows
 
 
 def _exploding_rows(out: Path) -> list[list[str]]:
     rec = load(out, "exploding")
     if rec is None:
         return []
-    return [[str(r[0]), str(r[1]), str(r[2]), str(r[3])] for r in rec.get("paper_rows", [])]
+    rows = []
+    for problem, r in rec["results"].items():
+        if not problem.startswith("temporal_order"):
+            continue
+        methods = r["methods"]
+        best = max(methods, key=lambda m: methods[m]["success_rate"])
+        cells = ", ".join(f"{m} {methods[m]['success_rate']:.0%}" for m in methods)
+        omega = methods.get("clip+omega", {}).get("success_rate", float("nan"))
+        rows.append(
+            [
+                f"temporal order T = {r['length']}: clipping + Ω best (Pascanu et al. 2013)",
+                "clip + Ω solves most runs up to T = 200",
+                cells,
+                "yes" if best == "clip+omega" and omega >= 0.6 else f"no (clip + Ω {omega:.0%})",
+            ]
+        )
+    return rows
 
 
 def _echo_rows(out: Path) -> list[list[str]]:
