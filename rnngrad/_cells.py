@@ -30,6 +30,23 @@ def _float_dtype(dtype: Any) -> Any:
     return jnp.asarray(0.0).dtype if dtype is None else jnp.dtype(dtype)
 
 
+def activation_of(nonlinearity: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
+    """A nonlinearity given by name (see ``_NONLINEARITIES``) or as a callable, as a function."""
+    if isinstance(nonlinearity, str):
+        return _NONLINEARITIES[nonlinearity][0]
+    return nonlinearity
+
+
+def check_step_shapes(who: str, x: Any, h: Any, input_size: int, hidden_size: int) -> None:
+    """Raise a clear ValueError unless ``x`` is (input_size,) and ``h`` is (hidden_size,)."""
+    for name, value, size in (("x", x, input_size), ("h", h, hidden_size)):
+        if jnp.shape(value) != (size,):
+            raise ValueError(
+                f"{who}: `{name}` must have shape ({size},) (one example; vmap for batches), "
+                f"got {describe(value)}."
+            )
+
+
 class VanillaCell(eqx.Module):
     """The vanilla (Elman 1990) recurrent cell ``h' = φ(s · (W_hh h) + W_ih x + b)``.
 
@@ -112,25 +129,14 @@ class VanillaCell(eqx.Module):
     @property
     def activation(self) -> Callable[[Array], Array]:
         """The nonlinearity φ as a function."""
-        if isinstance(self.nonlinearity, str):
-            return _NONLINEARITIES[self.nonlinearity][0]
-        return self.nonlinearity
+        return activation_of(self.nonlinearity)
 
     def __call__(
         self, x: Float[Array, " input"], h: Float[Array, " hidden"], *, key: Any = None
     ) -> Float[Array, " hidden"]:
         """One step: ``x`` (input_size,) and ``h`` (hidden_size,) -> ``h'`` (hidden_size,)."""
         del key
-        if jnp.shape(x) != (self.input_size,):
-            raise ValueError(
-                f"VanillaCell: `x` must have shape ({self.input_size},) (one example; "
-                f"vmap for batches), got {describe(x)}."
-            )
-        if jnp.shape(h) != (self.hidden_size,):
-            raise ValueError(
-                f"VanillaCell: `h` must have shape ({self.hidden_size},) (one example; "
-                f"vmap for batches), got {describe(h)}."
-            )
+        check_step_shapes("VanillaCell", x, h, self.input_size, self.hidden_size)
         recurrent = self.weight_hh @ h
         if self.weight_hh_scale is not None:
             recurrent = self.weight_hh_scale * recurrent

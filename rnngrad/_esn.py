@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._cells import _NONLINEARITIES, zero_carry
+from ._cells import _NONLINEARITIES, activation_of, check_step_shapes, zero_carry
 from ._checks import check_positive_int, check_real_scalar, describe, is_concrete
 from ._unroll import check_cell_call, unroll
 
@@ -110,9 +110,7 @@ def _check_washout(washout: Any, length: int) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-@functools.partial(
-    jax.jit, static_argnames=("input_size", "hidden_size", "dtype", "base_init")
-)
+@functools.partial(jax.jit, static_argnames=("input_size", "hidden_size", "dtype", "base_init"))
 def _draw_reservoir(
     key: PRNGKeyArray,
     spectral_radius: Array,
@@ -278,25 +276,14 @@ class EchoStateCell(eqx.Module):
     @property
     def activation(self) -> Callable[[Array], Array]:
         """The nonlinearity φ as a function."""
-        if isinstance(self.nonlinearity, str):
-            return _NONLINEARITIES[self.nonlinearity][0]
-        return self.nonlinearity
+        return activation_of(self.nonlinearity)
 
     def __call__(
         self, x: Float[Array, " input"], h: Float[Array, " hidden"], *, key: Any = None
     ) -> Float[Array, " hidden"]:
         """One step: ``x`` (input_size,), ``h`` (hidden_size,) -> (hidden_size,)."""
         del key
-        if jnp.shape(x) != (self.input_size,):
-            raise ValueError(
-                f"EchoStateCell: `x` must have shape ({self.input_size},) (one example; "
-                f"vmap for batches), got {describe(x)}."
-            )
-        if jnp.shape(h) != (self.hidden_size,):
-            raise ValueError(
-                f"EchoStateCell: `h` must have shape ({self.hidden_size},) (one example; "
-                f"vmap for batches), got {describe(h)}."
-            )
+        check_step_shapes("EchoStateCell", x, h, self.input_size, self.hidden_size)
         pre = self.weight_hh @ h + self.weight_ih @ x + self.bias
         a = self.leak_rate
         return (1 - a) * h + a * self.activation(pre)
