@@ -315,7 +315,6 @@ def test_mackey_glass_bounded_and_chaotic():
     assert float(gap[-500:].max()) > 0.1  # 1e-8 grew by 7 orders (λ ≈ 0.005 per unit time)
 
 
-
 @pytest.mark.parametrize(("midpoint", "order"), [("linear", 2), ("hold", 1)])
 def test_mackey_glass_convergence_order(midpoint, order):
     """Halving dt divides the error by 2**order: RK4 is limited by the delayed midpoint value."""
@@ -406,9 +405,13 @@ def test_nan_series_rejected():
 
 
 def test_nrmse_and_mackey_glass_errors():
-    assert abs(float(nrmse(jnp.array([1.0, 2.0, 3.0]), jnp.array([1.0, 2.0, 4.0]))) - np.sqrt(
-        1 / 3
-    ) / np.std([1.0, 2.0, 4.0])) <= 1e-15
+    assert (
+        abs(
+            float(nrmse(jnp.array([1.0, 2.0, 3.0]), jnp.array([1.0, 2.0, 4.0])))
+            - np.sqrt(1 / 3) / np.std([1.0, 2.0, 4.0])
+        )
+        <= 1e-15
+    )
     with pytest.raises(ValueError, match="`prediction` must have the shape of `target`"):
         nrmse(jnp.ones(3), jnp.ones(4))
     with pytest.raises(ValueError, match=r"`tau` must be a positive multiple of `dt`.*dt=0\.3"):
