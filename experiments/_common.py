@@ -51,6 +51,16 @@ def save_figure(fig: Any, path: Path) -> Path:
         plt.close(fig)
 
 
+def block_reduce(values: np.ndarray, reduce: Any = np.mean, points: int = 100) -> np.ndarray:
+    """(seeds, steps) curves as (seeds, <= points) block reductions (e.g. np.nanmax)."""
+    steps = values.shape[1]
+    block = max(1, steps // points)
+    usable = (steps // block) * block
+    v = values[:, :usable].reshape(values.shape[0], -1, block)
+    with np.errstate(all="ignore"):
+        return reduce(v, axis=2)
+
+
 def table(headers: list[str], rows: list[list[Any]], fmt: str = "{:>10}") -> str:
     """A plain-text table; floats with 4 significant digits."""
 

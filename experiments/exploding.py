@@ -74,9 +74,9 @@ import optax
 import rnngrad as rg
 
 try:
-    from _common import parser, save_figure, table, write_json
+    from _common import block_reduce, parser, save_figure, table, write_json
 except ImportError:  # imported as experiments.exploding
-    from experiments._common import parser, save_figure, table, write_json
+    from experiments._common import block_reduce, parser, save_figure, table, write_json
 
 METHODS = ("none", "clip", "adaptive", "tbptt", "clip+omega")
 LABELS = {
@@ -156,12 +156,7 @@ def init_profile(task: rg.AbstractTask, hidden: int, key, samples: int) -> np.nd
 
 def blocks(values: np.ndarray, how: str, points: int = 100) -> np.ndarray:
     """(seeds, steps) as (seeds, <= points) block maxima or means (NaN-aware)."""
-    steps = values.shape[1]
-    block = max(1, steps // points)
-    usable = (steps // block) * block
-    v = values[:, :usable].reshape(values.shape[0], -1, block)
-    with np.errstate(all="ignore"):
-        return np.nanmax(v, axis=2) if how == "max" else np.nanmean(v, axis=2)
+    return block_reduce(values, np.nanmax if how == "max" else np.nanmean, points)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -92,9 +92,9 @@ import optax
 import rnngrad as rg
 
 try:
-    from _common import parser, save_figure, table, write_json
+    from _common import block_reduce, parser, save_figure, table, write_json
 except ImportError:  # imported as experiments.vanishing
-    from experiments._common import parser, save_figure, table, write_json
+    from experiments._common import block_reduce, parser, save_figure, table, write_json
 
 MSE_THRESHOLD = 0.01  # the issue's success criterion: test MSE < 0.01 (baseline 1/6)
 MODELS = ("tanh_gaussian", "tanh_orthogonal", "irnn", "lstm", "gru", "esn")
@@ -257,10 +257,7 @@ def run_esn(task: rg.AddingTask, key, cfg: dict) -> dict:
 
 def curve(losses: np.ndarray, points: int = 100) -> np.ndarray:
     """(seeds, steps) training losses as (seeds, <= points) block means."""
-    steps = losses.shape[1]
-    block = max(1, steps // points)
-    usable = (steps // block) * block
-    return losses[:, :usable].reshape(losses.shape[0], -1, block).mean(axis=2)
+    return block_reduce(losses, np.mean, points)
 
 
 def main(argv: list[str] | None = None) -> dict:

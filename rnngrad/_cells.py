@@ -37,6 +37,21 @@ def activation_of(nonlinearity: str | Callable[[Array], Array]) -> Callable[[Arr
     return nonlinearity
 
 
+def check_nonlinearity(nonlinearity: Any) -> str | Callable[[Array], Array]:
+    """Return `nonlinearity` if it is a known name or a callable, else raise clearly."""
+    if isinstance(nonlinearity, str):
+        if nonlinearity not in _NONLINEARITIES:
+            raise ValueError(
+                f"`nonlinearity` must be one of {sorted(_NONLINEARITIES)} or a callable, "
+                f"got {nonlinearity!r}."
+            )
+    elif not callable(nonlinearity):
+        raise TypeError(
+            f"`nonlinearity` must be a name or a callable, got {describe(nonlinearity)}."
+        )
+    return nonlinearity
+
+
 def check_step_shapes(who: str, x: Any, h: Any, input_size: int, hidden_size: int) -> None:
     """Raise a clear ValueError unless ``x`` is (input_size,) and ``h`` is (hidden_size,)."""
     for name, value, size in (("x", x, input_size), ("h", h, hidden_size)):
@@ -100,17 +115,7 @@ class VanillaCell(eqx.Module):
     ):
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        if isinstance(nonlinearity, str):
-            if nonlinearity not in _NONLINEARITIES:
-                raise ValueError(
-                    f"`nonlinearity` must be one of {sorted(_NONLINEARITIES)} or a callable, "
-                    f"got {nonlinearity!r}."
-                )
-        elif not callable(nonlinearity):
-            raise TypeError(
-                f"`nonlinearity` must be a name or a callable, got {describe(nonlinearity)}."
-            )
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = check_nonlinearity(nonlinearity)
         dtype = _float_dtype(dtype)
         hh_init = _init.gaussian(1.0) if weight_hh_init is None else weight_hh_init
         ih_init = _init.gaussian(1.0) if weight_ih_init is None else weight_ih_init

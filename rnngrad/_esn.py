@@ -33,7 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._cells import _NONLINEARITIES, activation_of, check_step_shapes, zero_carry
+from ._cells import (
+    _float_dtype,
+    activation_of,
+    check_nonlinearity,
+    check_step_shapes,
+    zero_carry,
+)
 from ._checks import check_positive_int, check_real_scalar, describe, is_concrete
 from ._unroll import check_cell_call, unroll
 
@@ -55,10 +61,6 @@ __all__ = [
 _HIGHEST = jax.lax.Precision.HIGHEST
 # One module-level object, so that the compiled draw of the default reservoir is cached.
 _STANDARD_NORMAL = jax.nn.initializers.normal(1.0)
-
-
-def _float_dtype(dtype: Any) -> Any:
-    return jnp.asarray(0.0).dtype if dtype is None else jnp.dtype(dtype)
 
 
 def _check_float_array(name: str, value: Any, ndims: tuple[int, ...], what: str) -> Array:
@@ -234,17 +236,7 @@ class EchoStateCell(eqx.Module):
         check_real_scalar("input_scaling", input_scaling)
         check_real_scalar("connectivity", connectivity, low=0.0, high=1.0)
         check_real_scalar("bias_scaling", bias_scaling, nonnegative=True)
-        if isinstance(nonlinearity, str):
-            if nonlinearity not in _NONLINEARITIES:
-                raise ValueError(
-                    f"`nonlinearity` must be one of {sorted(_NONLINEARITIES)} or a callable, "
-                    f"got {nonlinearity!r}."
-                )
-        elif not callable(nonlinearity):
-            raise TypeError(
-                f"`nonlinearity` must be a name or a callable, got {describe(nonlinearity)}."
-            )
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = check_nonlinearity(nonlinearity)
         dtype = _float_dtype(dtype)
         n = hidden_size
         base_init = _STANDARD_NORMAL if weight_hh_init is None else weight_hh_init
