@@ -53,6 +53,7 @@ from ._penalties import (
     pascanu_omega as pascanu_omega,
 )
 from ._recipes import (
+    chrono_lstm as chrono_lstm,
     gru as gru,
     irnn as irnn,
     lstm as lstm,
@@ -135,6 +136,7 @@ __all__ = [
     "pascanu_omega",
     "gru",
     "irnn",
+    "chrono_lstm",
     "lstm",
     "orthogonal_rnn",
     "spectral_rnn",

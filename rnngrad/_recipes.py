@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
@@ -111,6 +112,54 @@ def lstm(
     bias = cell.bias.at[hidden_size : 2 * hidden_size].set(
         jnp.asarray(forget_bias, cell.bias.dtype)
     )
+    return eqx.tree_at(lambda c: c.bias, cell, bias)
+
+
+def chrono_lstm(
+    input_size: int, hidden_size: int, *, max_delay: int, key: PRNGKeyArray, **kw: Any
+) -> eqx.nn.LSTMCell:
+    """``eqx.nn.LSTMCell`` with chrono initialisation of its gate biases.
+
+    Each unit j draws a time scale ``τ_j ~ U(1, max_delay - 1)``; its forget-gate bias is
+    ``log τ_j`` and its input-gate bias ``-log τ_j`` (Tallec & Ollivier 2018). The forget
+    gates start open at time scales spread up to `max_delay` steps, so gradient reaches
+    inputs that far back, and the closed input gates keep the cell state from filling
+    up with (and saturating on) every input. Weights are ``eqx.nn.LSTMCell``'s; gates are
+    ordered (i, f, g, o), so the input-gate bias is ``bias[:H]`` and the forget-gate bias
+    ``bias[H:2H]``.
+
+    **Arguments:** sizes as ``eqx.nn.LSTMCell``; `max_delay` (int >= 3): the longest
+    dependency expected, e.g. the sequence length; `key` (split into the cell's key and
+    the time scales' key); other keywords go to ``eqx.nn.LSTMCell``.
+
+    **Raises:** ``ValueError`` for non-positive sizes, ``max_delay < 3`` or
+    ``use_bias=False``; ``TypeError`` for a non-int `max_delay`.
+
+    Reference: C. Tallec & Y. Ollivier, "Can recurrent neural networks warp time?",
+    ICLR 2018.
+
+    >>> import jax, jax.numpy as jnp, rnngrad as rg
+    >>> cell = rg.chrono_lstm(2, 3, max_delay=100, key=jax.random.key(0))
+    >>> bool(jnp.all(cell.bias[:3] == -cell.bias[3:6]))
+    True
+    """
+    input_size = check_positive_int("input_size", input_size)
+    hidden_size = check_positive_int("hidden_size", hidden_size)
+    max_delay = check_positive_int("max_delay", max_delay)
+    if max_delay < 3:
+        raise ValueError(
+            f"`max_delay` must be >= 3 (time scales U(1, max_delay - 1)), got {max_delay}."
+        )
+    k_cell, k_scale = jax.random.split(key)
+    cell = eqx.nn.LSTMCell(input_size, hidden_size, key=k_cell, **kw)
+    if cell.bias is None:
+        raise ValueError("`chrono_lstm` needs an LSTM with a bias (use_bias=True).")
+    dtype = cell.bias.dtype
+    tau = jax.random.uniform(
+        k_scale, (hidden_size,), dtype=dtype, minval=1.0, maxval=max_delay - 1.0
+    )
+    log_tau = jnp.log(tau)
+    bias = cell.bias.at[:hidden_size].set(-log_tau).at[hidden_size : 2 * hidden_size].set(log_tau)
     return eqx.tree_at(lambda c: c.bias, cell, bias)
 
 

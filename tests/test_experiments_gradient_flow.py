@@ -49,6 +49,19 @@ def test_vanishing_at_half_and_growth_at_one_and_a_half(record):
     assert tanh_rate[hi] > tanh_rate[lo] + 0.4
 
 
+def test_rate_and_lyapunov_agree_in_sign_where_resolved(record):
+    """The backward gradient rate and the forward λ₁ agree in sign wherever resolved."""
+    band = record["marginal_band"]
+    for name in ("tanh", "identity"):
+        rec = record["nonlinearities"][name]
+        rate = np.asarray(rec["fitted_rate"], dtype=float)
+        lyap = np.asarray(rec["lyapunov"], dtype=float)
+        resolved = (np.abs(rate) > band) | (np.abs(lyap) > band)
+        assert resolved.sum() == rec["resolved_gains"] > len(rate) // 2
+        np.testing.assert_array_equal(np.sign(rate[resolved]), np.sign(lyap[resolved]))
+        assert rec["sign_agreement"] == 1.0
+
+
 def test_linear_rate_is_log_spectral_radius_and_matches_lyapunov(record):
     linear = record["nonlinearities"]["identity"]
     rate = np.asarray(linear["fitted_rate"], dtype=float)

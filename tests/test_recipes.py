@@ -1,4 +1,4 @@
-"""Cell recipes (IRNN, orthogonal, spectral radius, LSTM forget bias, GRU), float64 via conftest.
+"""Cell recipes (IRNN, orthogonal, spectral, LSTM forget bias and chrono, GRU); float64.
 
 Each recipe is checked for what its paper prescribes, and shown to work with
 ``rg.unroll``, ``rg.timestep_contributions`` (its per-step parameter gradients summed
@@ -23,6 +23,7 @@ RECIPES = {
     "orthogonal": lambda k: rg.orthogonal_rnn(IN, H, key=k),
     "spectral": lambda k: rg.spectral_rnn(IN, H, rho=0.9, key=k),
     "lstm": lambda k: rg.lstm(IN, H, forget_bias=1.0, key=k),
+    "chrono_lstm": lambda k: rg.chrono_lstm(IN, H, max_delay=50, key=k),
     "gru": lambda k: rg.gru(IN, H, key=k),
 }
 
@@ -88,6 +89,44 @@ def test_lstm_bias_slot_is_the_forget_gate():
     assert np.all(np.abs(np.asarray(erase)) < 1.0)  # f ≈ 0: only i g remains
 
 
+@pytest.mark.parametrize("max_delay", [3, 50, 1000])
+def test_chrono_lstm_biases_are_log_time_scales(max_delay):
+    """Input bias -log τ, forget bias log τ, τ ~ U(1, max_delay - 1); weights as equinox's."""
+    n = 4096  # many units, so the draws cover the interval
+    cell = rg.chrono_lstm(IN, n, max_delay=max_delay, key=KEY)
+    k_cell, k_tau = jax.random.split(KEY)
+    plain = eqx.nn.LSTMCell(IN, n, key=k_cell)
+    np.testing.assert_array_equal(cell.weight_ih, plain.weight_ih)
+    np.testing.assert_array_equal(cell.weight_hh, plain.weight_hh)
+    np.testing.assert_array_equal(cell.bias[2 * n :], plain.bias[2 * n :])  # g and output
+    tau = np.exp(np.asarray(cell.bias[n : 2 * n]))
+    np.testing.assert_array_equal(cell.bias[:n], -cell.bias[n : 2 * n])
+    assert np.all(tau >= 1.0 - 1e-12) and np.all(tau <= max_delay - 1.0 + 1e-9)
+    # Uniform on [1, max_delay - 1]: the mean is the midpoint (4 standard errors).
+    width = max_delay - 2.0
+    assert abs(tau.mean() - (1.0 + width / 2)) < 4 * width / np.sqrt(12 * n)
+    # The forget gate of unit j keeps a fraction τ/(1 + τ) per step.
+    forget = np.asarray(jax.nn.sigmoid(cell.bias[n : 2 * n]))
+    np.testing.assert_allclose(forget, tau / (1 + tau), rtol=1e-12)
+    # Same key, same bits; another key, other time scales.
+    again = rg.chrono_lstm(IN, n, max_delay=max_delay, key=KEY)
+    np.testing.assert_array_equal(again.bias, cell.bias)
+    if max_delay > 3:
+        other = rg.chrono_lstm(IN, n, max_delay=max_delay, key=jax.random.key(1))
+        assert not np.array_equal(other.bias, cell.bias)
+
+
+def test_chrono_lstm_rejects_bad_max_delay():
+    with pytest.raises(ValueError, match="`max_delay` must be >= 3"):
+        rg.chrono_lstm(IN, H, max_delay=2, key=KEY)
+    with pytest.raises(ValueError, match="`max_delay` must be a positive int"):
+        rg.chrono_lstm(IN, H, max_delay=0, key=KEY)
+    with pytest.raises(TypeError, match="`max_delay` must be a positive int"):
+        rg.chrono_lstm(IN, H, max_delay=100.0, key=KEY)
+    with pytest.raises(ValueError, match="needs an LSTM with a bias"):
+        rg.chrono_lstm(IN, H, max_delay=10, key=KEY, use_bias=False)
+
+
 def test_lstm_keeps_dtype_and_gru_is_equinox_as_is():
     assert rg.lstm(IN, H, key=KEY, dtype=jnp.float32).bias.dtype == jnp.float32
     cell, plain = rg.gru(IN, H, key=KEY), eqx.nn.GRUCell(IN, H, key=KEY)
@@ -131,7 +170,7 @@ def test_recipe_works_with_every_tool(name):
     xs = 0.1 * jax.random.normal(k_x, (T, IN))
     carry0 = jax.tree_util.tree_map(jnp.ones_like, rg.zero_carry(cell))
     size = rg.state_size(carry0)
-    assert size == (2 * H if name == "lstm" else H)
+    assert size == (2 * H if "lstm" in name else H)
     ys = jax.random.normal(k_y, (T, size))
 
     carries, last, contrib, grad, loss, lyapunov = _analyse(cell, xs, carry0, ys)
@@ -214,6 +253,7 @@ def test_non_positive_sizes(name, sizes, which):
         "orthogonal": rg.orthogonal_rnn,
         "spectral": rg.spectral_rnn,
         "lstm": rg.lstm,
+        "chrono_lstm": lambda *a, key: rg.chrono_lstm(*a, max_delay=10, key=key),
         "gru": rg.gru,
     }[name]
     with pytest.raises(ValueError, match=f"`{which}` must be a positive int"):
