@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     # gains). The random draws stay float32 (then cast), so the network is the same
     # sample at either precision: jax.random draws other bits for another dtype.
     jax.config.update("jax_enable_x64", True)
-    hidden, length, n_scales, heat_len = (16, 80, 33, 30) if args.quick else (64, 1000, 257, 60)
+    hidden, length, n_scales, heat_len = (16, 400, 33, 30) if args.quick else (64, 1000, 257, 60)
     warmup = length // 4
     out = Path(args.out)
     k_cell, k_state, k_read = jax.random.split(jax.random.key(0), 3)
