@@ -85,6 +85,9 @@ def test_vanishing_lag_profiles_physics(van):
     # ... while the IRNN (identity W_rec, ReLU) carries it back almost undiminished.
     assert prof["irnn"][-1] > -0.5
     assert prof["irnn"][-1] > prof["tanh_gaussian"][-1] + 1.0
+    # Chrono init (forget gates open at time scales up to T) keeps more of the far past
+    # than a forget bias of 1 (σ(1) ≈ 0.73 per step).
+    assert prof["lstm_chrono"][-1] > prof["lstm"][-1]
     # The summary numbers are the profile read at lag T/2 and 0.9 T.
     assert lp["at_half_T"]["tanh_gaussian"] == pytest.approx(prof["tanh_gaussian"][t // 2])
 
