@@ -152,32 +152,7 @@ def identities() -> list[list[str]]:
 def paper_rows(out: Path) -> list[list[str]]:
     """Rows "result | paper | ours | match?" from the scripts' JSON records."""
     rows: list[list[str]] = []
-    flow = load(out, "gradient_flow")
-    if flow:
-        tanh = flow["nonlinearities"]["tanh"]
-        scales = np.asarray(flow["scales"], dtype=float)
-        rate = np.asarray(tanh["fitted_rate"], dtype=float)
-        one = int(np.argmin(np.abs(scales - 1.0)))
-        agree = tanh["sign_agreement"]
-        resolved = tanh["resolved_gains"]
-        band = flow["marginal_band"]
-        rows.append(
-            [
-                "tanh RNN at the edge of chaos (g = 1): gradient rate ≈ 0",
-                "≈ 0 (Bengio et al. 1994; Pascanu et al. 2013)",
-                f"{rate[one]:+.4f} per step",
-                "yes" if abs(rate[one]) < 0.02 else "no",
-            ]
-        )
-        rows.append(
-            [
-                f"gradient rate agrees in sign with λ₁ (gains where either is beyond ±{band})",
-                "at every gain",
-                f"{100 * agree:.1f} % of {resolved} gains",
-                "yes" if agree == 1.0 else f"no ({100 * (1 - agree):.1f} % differ)",
-            ]
-        )
-    for extractor in (_vanishing_rows, _exploding_rows, _echo_rows, _flossing_rows):
+    for extractor in (_flow_rows, _vanishing_rows, _exploding_rows, _echo_rows, _flossing_rows):
         try:
             rows.extend(extractor(out))
         except (KeyError, TypeError, ValueError, IndexError) as err:
@@ -189,6 +164,37 @@ def paper_rows(out: Path) -> list[list[str]]:
                     "?",
                 ]
             )
+    return rows
+
+
+def _flow_rows(out: Path) -> list[list[str]]:
+    rows: list[list[str]] = []
+    flow = load(out, "gradient_flow")
+    if flow is None:
+        return rows
+    tanh = flow["nonlinearities"]["tanh"]
+    scales = np.asarray(flow["scales"], dtype=float)
+    rate = np.asarray(tanh["fitted_rate"], dtype=float)
+    one = int(np.argmin(np.abs(scales - 1.0)))
+    agree = tanh["sign_agreement"]
+    resolved = tanh["resolved_gains"]
+    band = flow["marginal_band"]
+    rows.append(
+        [
+            "tanh RNN at the edge of chaos (g = 1): gradient rate ≈ 0",
+            "≈ 0 (Bengio et al. 1994; Pascanu et al. 2013)",
+            f"{rate[one]:+.4f} per step",
+            "yes" if abs(rate[one]) < 0.02 else "no",
+        ]
+    )
+    rows.append(
+        [
+            f"gradient rate agrees in sign with λ₁ (gains where either is beyond ±{band})",
+            "at every gain",
+            f"{100 * agree:.1f} % of {resolved} gains",
+            "yes" if agree == 1.0 else f"no ({100 * (1 - agree):.1f} % differ)",
+        ]
+    )
     return rows
 
 
