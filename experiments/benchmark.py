@@ -1,6 +1,8 @@
 """Benchmark: rnngrad's one-program sweeps against loops, PyTorch and the machine's matmul peak.
 
 Command:  python experiments/benchmark.py [--quick] [--out DIR] [--devices N] [--repeats R]
+                                          [--scaling-scales 64,256,1024,4096]
+                                          [--long-length 1000000]
           (PyTorch rows need the optional extra: pip install -e ".[bench]"; without torch
           they print "skipped: torch not installed". RNNGRAD_BENCH_NO_TORCH=1 hides torch.)
 Runtime:  full size about 1.5-2 minutes on a 2-core CPU (torch rows included; up to ~5
@@ -149,12 +151,38 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--devices", type=int, default=None, help="force N host (CPU) devices via XLA_FLAGS"
     )
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per row (>= 1)")
+    parser.add_argument(
+        "--scaling-scales",
+        default=None,
+        help="comma-separated S values of the scaling table (default 64,256,1024,4096), "
+        "e.g. 64,1024,16384,65536 on a GPU",
+    )
+    parser.add_argument(
+        "--long-length",
+        type=int,
+        default=None,
+        help="T of the long-sequence row (default 10^6; a multiple of 1000), e.g. 10^5 on "
+        "a GPU, where each of the 10^6 sequential steps costs a kernel launch",
+    )
     parser.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if args.devices is not None and args.devices < 1:
         parser.error(f"--devices must be >= 1, got {args.devices}")
+    if args.scaling_scales is not None:
+        try:
+            scales = tuple(int(v) for v in args.scaling_scales.split(","))
+        except ValueError:
+            scales = ()
+        if not scales or min(scales) < 1:
+            parser.error(
+                "--scaling-scales must be positive ints separated by commas, "
+                f"got {args.scaling_scales!r}"
+            )
+        args.scaling_scales = scales
+    if args.long_length is not None and (args.long_length < 1000 or args.long_length % 1000):
+        parser.error(f"--long-length must be a positive multiple of 1000, got {args.long_length}")
     return args
 
 
@@ -993,6 +1021,10 @@ def main(argv: list[str] | None = None) -> dict:
     jax, jnp, rg = _jax(args.devices)
     torch, skip = _torch()
     sizes = QUICK if args.quick else FULL
+    if args.scaling_scales is not None:
+        sizes = dataclasses.replace(sizes, scaling_scales=args.scaling_scales)
+    if args.long_length is not None:
+        sizes = dataclasses.replace(sizes, long_length=args.long_length)
     start = time.perf_counter()
 
     record: dict[str, Any] = {
