@@ -276,7 +276,11 @@ class EchoStateCell(eqx.Module):
         """One step: ``x`` (input_size,), ``h`` (hidden_size,) -> (hidden_size,)."""
         del key
         check_step_shapes("EchoStateCell", x, h, self.input_size, self.hidden_size)
-        pre = self.weight_hh @ h + self.weight_ih @ x + self.bias
+        pre = (
+            jnp.matmul(self.weight_hh, h, precision=_HIGHEST)
+            + jnp.matmul(self.weight_ih, x, precision=_HIGHEST)
+            + self.bias
+        )
         a = self.leak_rate
         return (1 - a) * h + a * self.activation(pre)
 

@@ -130,6 +130,30 @@ def test_scale_keeps_base_weight_shared_under_vmap():
     assert all(v.aval.size != 4 * 4 * 5 for e in dots for v in e.invars)
 
 
+@pytest.mark.parametrize("make", ["vanilla", "esn"])
+def test_cell_products_ask_for_full_precision(make):
+    """Every matrix product of a step, and of its derivative, asks for HIGHEST precision
+    (on GPUs the default lets float32 products run in TF32)."""
+    if make == "vanilla":
+        cell = rg.VanillaCell(3, 4, key=KEY)
+    else:
+        cell = rg.EchoStateCell(3, 4, key=KEY)
+    x, h = jnp.ones(3), jnp.ones(4)
+    for fn in (
+        lambda h: cell(x, h),
+        lambda h: jax.vjp(lambda s: cell(x, s), h)[1](h),
+        lambda h: jax.jvp(lambda s: cell(x, s), (h,), (h,))[1],
+    ):
+        jaxpr = jax.make_jaxpr(fn)(h)
+        dots = [e for e in jaxpr.jaxpr.eqns if e.primitive.name == "dot_general"]
+        assert dots
+        for e in dots:
+            precision = e.params["precision"]
+            assert precision is not None and all(
+                p == jax.lax.Precision.HIGHEST for p in precision
+            ), precision
+
+
 # ------------------------------------------------------------------ initialisers
 
 
