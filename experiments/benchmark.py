@@ -52,6 +52,18 @@ Expected: measured on a 2-core Xeon (Sapphire Rapids, KVM) shared with other job
           - [5] ESN fit, 1000 units x 10,000 steps (fit on 9000): ~0.18 s (< 2 s).
           - [6] T = 10⁶ with checkpoint_every=1000: ~2 s, peak RSS ~0.38 GiB (< 1 GiB),
             log10 norm -198636 at lag 999999, all finite.
+GPU:      one run on an NVIDIA H100 80GB (jax 0.11.2, CUDA; torch hidden), with
+          RNNGRAD_BENCH_NO_TORCH=1 python experiments/benchmark.py --repeats 3
+          --scaling-scales 256,1024,4096,16384,65536 --long-length 100000 (97 s):
+          - [1] S = 256: 3.8 ms (116 GFLOP/s), loop of jitted calls 409 ms (106x).
+          - [2] T x T at S = 64: 5.5 ms; jit(lax.map(jacrev)) 94 ms (17x).
+          - [4] S x T = 65536 x 100: 30 ms (2.2 M scale-profiles/s); 65536 x 1000: 418 ms
+            (2.7 TFLOP/s useful, 1.1 % of the TF32 matmul peak 252 TFLOP/s: the scan is
+            65536-wide but each step is one small (S, 64) x (64, 64) product).
+          - [5] ESN fit 4.5 ms. [6] T = 10^5: 3.3 s (one kernel chain per step).
+          That run predates the cells' HIGHEST-precision products: XLA's GPU default ran
+          the float32 products in TF32 and the norms were off by 0.02 decades (CPU: 2e-5);
+          rnngrad's cells now ask for full precision (not yet re-measured on a GPU).
 """
 
 from __future__ import annotations
