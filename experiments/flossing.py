@@ -1,7 +1,8 @@
 """Gradient flossing (Engelken 2023) on the copy task at increasing delays.
 
 Command:   python experiments/flossing.py [--quick] [--out results/flossing]
-Runtime:   about 4 minutes on a 2-core CPU (--quick: about 30 s, mostly compilation).
+Runtime:   83 s on an idle 2-core CPU, ~4 minutes when other jobs share it (--quick:
+           about 30 s, mostly compilation).
 What it does:
   A tanh RNN (H = 32, W_rec = 2 · W0, W0 ~ N(0, 1/H): chaotic, λ₁ > 0) learns the
   copy task (rg.CopyTask: 3 symbols of 4, then `delay` blanks, a delimiter, recall) at
@@ -15,7 +16,7 @@ What it does:
   delay and arm the final test cross-entropy and symbol error rate (median over seeds)
   and the number of seeds that solved the task (every recalled symbol right on ≥ 99 %
   of 2000 test sequences, Pascanu's criterion for per-step tasks).
-Expected numbers (measured, full size, 2-core CPU, about 4 minutes):
+Expected numbers (measured, full size, 2-core CPU):
   flossing moves λ₁ from +0.047 to -0.006 (within ±0.02 of 0), but the exact-gradient
   descent on Σ_{i≤8} λ_i² lets λ₂..λ₈ fall from (+0.044 … -0.25) to (-0.37 … -1.1): the
   dynamics become low-dimensional. Training then does NOT improve: delays 5 and 10 are
