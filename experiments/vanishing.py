@@ -128,7 +128,7 @@ def sizes(quick: bool) -> dict:
             "lengths": [20],
             "profile_length": 20,
             "seeds": 2,
-            "steps": 100,
+            "steps": {"vanilla": 100, "gated": 100},
             "batch_size": 16,
             "test_size": 256,
             "hidden": {"vanilla": 8, "gated": 4},
@@ -141,7 +141,9 @@ def sizes(quick: bool) -> dict:
         "lengths": [50, 100, 200],
         "profile_length": 100,
         "seeds": 5,
-        "steps": 6000,
+        # The vanilla cells learn with a 3x smaller lr (larger ones were unstable for the
+        # IRNN) and get twice the steps; the gated cells reach MSE 1e-4 within 6000.
+        "steps": {"vanilla": 12000, "gated": 6000},
         "batch_size": 32,
         "test_size": 2000,
         "hidden": {"vanilla": 64, "gated": 32},
@@ -276,11 +278,13 @@ def curve(losses: np.ndarray, points: int = 100) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> dict:
     p = parser(__doc__, "vanishing")
-    p.add_argument("--steps", type=int, default=None, help="override the training steps")
+    p.add_argument(
+        "--steps", type=int, default=None, help="training steps of every model (overrides both)"
+    )
     args = p.parse_args(argv)
     cfg = sizes(args.quick)
     if args.steps is not None:
-        cfg["steps"] = args.steps
+        cfg["steps"] = {"vanilla": args.steps, "gated": args.steps}
     out = Path(args.out)
     key = jax.random.key(0)
     started = time.perf_counter()
@@ -304,13 +308,14 @@ def main(argv: list[str] | None = None) -> dict:
             t0 = time.perf_counter()
             kind = "gated" if model in ("lstm", "lstm_chrono", "gru") else "vanilla"
             # Adam, its learning rate decayed by a cosine to 5 % over the run (optax).
-            lr = optax.cosine_decay_schedule(cfg["lr"][kind], cfg["steps"], alpha=LR_FLOOR)
+            steps = cfg["steps"][kind]
+            lr = optax.cosine_decay_schedule(cfg["lr"][kind], steps, alpha=LR_FLOOR)
             optimizer = rg.clipped(optax.adam(lr), global_norm=cfg["clip_global_norm"])
             res = rg.train(
                 lambda k, model=model, length=length: make_cell(model, cfg["hidden"], k, length),
                 task,
                 optimizer=optimizer,
-                steps=cfg["steps"],
+                steps=steps,
                 batch_size=cfg["batch_size"],
                 key=jax.random.fold_in(key, length),
                 seeds=cfg["seeds"],
@@ -329,6 +334,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "solved_95ci": list(res.success_interval),
                 "test_error_rate": np.asarray(res.test_error_rate),
                 "first_divergent_step": np.asarray(res.first_divergent_step),
+                "steps": steps,
                 "loss_curve": curve(np.asarray(res.losses)),
                 "seconds": time.perf_counter() - t0,
             }
@@ -397,7 +403,8 @@ def main(argv: list[str] | None = None) -> dict:
     record["summary_table"] = {"headers": headers, "rows": rows}
     print()
     print(
-        f"Adding problem, {cfg['seeds']} seeds, {cfg['steps']} steps, batch "
+        f"Adding problem, {cfg['seeds']} seeds, {cfg['steps']['vanilla']} steps (vanilla "
+        f"cells) / {cfg['steps']['gated']} (gated), batch "
         f"{cfg['batch_size']}; success = test MSE < {MSE_THRESHOLD} (baseline "
         f"{record['baseline_mse']:.4f}); 'solved' = task criterion (Pascanu et al.)"
     )
@@ -521,7 +528,7 @@ def plot(record: dict, cfg: dict, out: Path) -> list[str]:
     for ax, t in zip(axes[0], lengths):
         for m in TRAINED:
             c = np.asarray(record["results"][m][str(t)]["loss_curve"], dtype=float)
-            x = np.linspace(0, cfg["steps"], c.shape[1])
+            x = np.linspace(0, record["results"][m][str(t)]["steps"], c.shape[1])
             ax.plot(x, np.median(c, axis=0), color=COLOURS[m], label=LABELS[m])
             ax.fill_between(x, c.min(0), c.max(0), color=COLOURS[m], alpha=0.15)
         ax.axhline(record["baseline_mse"], color="k", ls="--", lw=0.8, label="predict the mean")
