@@ -1,7 +1,7 @@
 """Run every experiment and write results/REPORT.md: figures, tables, paper vs ours.
 
 Command:   python experiments/report.py [--full] [--out results]
-Runtime:   quick (default): about 5 minutes on a 2-core CPU; --full: 60 min measured
+Runtime:   quick (default): about 5 minutes on a 2-core CPU; --full: 57 min measured
            (2026-11-27: vanishing 48 min, exploding 5, benchmark 2, flossing 1.5,
            gradient_flow and echo_state under 20 s each).
            --reuse keeps the records of scripts already run into --out (e.g. by hand at
