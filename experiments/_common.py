@@ -39,6 +39,19 @@ def write_json(path: Path, record: dict[str, Any]) -> Path:
     return rg.atomic_write(path, lambda f: f.write(text), mode="w")
 
 
+def write_outputs(record: dict[str, Any], out: Path, name: str, draw: Any) -> dict[str, Any]:
+    """Draw the figures (``draw()`` returns their names; none without matplotlib), then
+    write ``out/<name>.json`` with ``record["figures"]`` set; print what was written."""
+    try:
+        record["figures"] = draw()
+    except ImportError:
+        print("matplotlib missing: no figures (pip install 'rnngrad[plot]')")
+        record["figures"] = []
+    write_json(out / f"{name}.json", record)
+    print(f"wrote {out}/{name}.json and {len(record['figures'])} figures")
+    return record
+
+
 def save_figure(fig: Any, path: Path) -> Path:
     """Save a matplotlib figure atomically as PNG and close it."""
     import matplotlib.pyplot as plt

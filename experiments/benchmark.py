@@ -78,7 +78,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -1009,19 +1008,10 @@ def _jsonable(value: Any) -> Any:
 
 def _write_json(record: dict, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "benchmark.json"
-    fd, tmp = tempfile.mkstemp(prefix=".benchmark.", suffix=".json.tmp", dir=out)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_jsonable(record), f, indent=1, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    import rnngrad as rg  # imported only here: jax must not load before _force_devices
+
+    text = json.dumps(_jsonable(record), indent=1, allow_nan=False)
+    return rg.atomic_write(out / "benchmark.json", lambda f: f.write(text), mode="w")
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -78,9 +78,9 @@ import numpy as np
 import rnngrad as rg
 
 try:
-    from _common import parser, save_figure, table, write_json
+    from _common import parser, save_figure, table, write_outputs
 except ImportError:  # imported as experiments.echo_state
-    from experiments._common import parser, save_figure, table, write_json
+    from experiments._common import parser, save_figure, table, write_outputs
 
 # Ridge readouts solve ill-conditioned normal equations (1000 collinear tanh units): float64.
 jax.config.update("jax_enable_x64", True)
@@ -438,14 +438,7 @@ def main(argv: list[str] | None = None) -> dict:
     record["seconds"] = elapsed
     record["seconds_per_part"] = timings
 
-    try:
-        record["figures"] = plot(record, out)
-    except ImportError:
-        print("matplotlib missing: no figures (pip install 'rnngrad[plot]')")
-        record["figures"] = []
-    write_json(out / "echo_state.json", record)
-    print(f"wrote {out}/echo_state.json and {len(record['figures'])} figures")
-    return record
+    return write_outputs(record, out, "echo_state", lambda: plot(record, out))
 
 
 def plot(record: dict, out: Path) -> list[str]:

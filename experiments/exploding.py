@@ -75,9 +75,9 @@ import optax
 import rnngrad as rg
 
 try:
-    from _common import block_reduce, parser, save_figure, table, write_json
+    from _common import block_reduce, parser, save_figure, table, write_outputs
 except ImportError:  # imported as experiments.exploding
-    from experiments._common import block_reduce, parser, save_figure, table, write_json
+    from experiments._common import block_reduce, parser, save_figure, table, write_outputs
 
 METHODS = ("none", "clip", "adaptive", "tbptt", "clip+omega")
 LABELS = {
@@ -254,14 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
     for problem, entry_p in record["results"].items():
         print(f"  {problem:>20}: {entry_p['init_log10_growth_per_lag']:+.3f}")
     print(f"computed in {elapsed:.1f} s")
-    try:
-        record["figures"] = plot(record, cfg, out)
-    except ImportError:
-        print("matplotlib missing: no figures (pip install 'rnngrad[plot]')")
-        record["figures"] = []
-    write_json(out / "exploding.json", record)
-    print(f"wrote {out}/exploding.json and {len(record['figures'])} figures")
-    return record
+    return write_outputs(record, out, "exploding", lambda: plot(record, cfg, out))
 
 
 HEADERS = [

@@ -42,9 +42,9 @@ import optax
 import rnngrad as rg
 
 try:
-    from _common import parser, save_figure, table, write_json
+    from _common import parser, save_figure, table, write_outputs
 except ImportError:  # imported as experiments.flossing
-    from experiments._common import parser, save_figure, table, write_json
+    from experiments._common import parser, save_figure, table, write_outputs
 
 GAIN = 2.0
 WARMUP = 20
@@ -166,14 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("top Lyapunov exponents before flossing:", np.round(np.asarray(before), 4).tolist())
     print("top Lyapunov exponents after flossing: ", np.round(np.asarray(after), 4).tolist())
     print(f"computed in {record['seconds']:.1f} s")
-    try:
-        record["figures"] = plot(record, out)
-    except ImportError:
-        print("matplotlib missing: no figures (pip install 'rnngrad[plot]')")
-        record["figures"] = []
-    write_json(out / "flossing.json", record)
-    print(f"wrote {out}/flossing.json and {len(record['figures'])} figures")
-    return record
+    return write_outputs(record, out, "flossing", lambda: plot(record, out))
 
 
 def plot(record: dict, out: Path) -> list[str]:

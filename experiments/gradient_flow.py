@@ -41,9 +41,9 @@ import numpy as np
 import rnngrad as rg
 
 try:
-    from _common import parser, save_figure, table, write_json
+    from _common import parser, save_figure, table, write_outputs
 except ImportError:  # imported as experiments.gradient_flow
-    from experiments._common import parser, save_figure, table, write_json
+    from experiments._common import parser, save_figure, table, write_outputs
 
 RELU_BIAS = 0.1
 MARGINAL = 0.01  # |rate| below this (per step) is "marginal": the sign is not resolved
@@ -197,15 +197,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"computed in {elapsed:.1f} s")
     record["seconds"] = elapsed
 
-    try:
-        figures = plot(record, np.asarray(scales), heat_scales, out)
-        record["figures"] = figures
-    except ImportError:
-        print("matplotlib missing: no figures (pip install 'rnngrad[plot]')")
-        record["figures"] = []
-    write_json(out / "gradient_flow.json", record)
-    print(f"wrote {out}/gradient_flow.json and {len(record['figures'])} figures")
-    return record
+    return write_outputs(
+        record, out, "gradient_flow", lambda: plot(record, np.asarray(scales), heat_scales, out)
+    )
 
 
 def plot(record: dict, scales: np.ndarray, heat_scales: list[float], out: Path) -> list[str]:

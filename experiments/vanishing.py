@@ -98,9 +98,9 @@ import optax
 import rnngrad as rg
 
 try:
-    from _common import block_reduce, parser, save_figure, table, write_json
+    from _common import block_reduce, parser, save_figure, table, write_outputs
 except ImportError:  # imported as experiments.vanishing
-    from experiments._common import block_reduce, parser, save_figure, table, write_json
+    from experiments._common import block_reduce, parser, save_figure, table, write_outputs
 
 LR_FLOOR = 0.05  # the cosine schedule's final learning rate, as a fraction of the first
 MSE_THRESHOLD = 0.01  # the success criterion: test MSE < 0.01 (baseline 1/6)
@@ -428,14 +428,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"target {name}: {value}")
     print(f"computed in {elapsed:.1f} s")
 
-    try:
-        record["figures"] = plot(record, cfg, out)
-    except ImportError:
-        print("matplotlib missing: no figures (pip install 'rnngrad[plot]')")
-        record["figures"] = []
-    write_json(out / "vanishing.json", record)
-    print(f"wrote {out}/vanishing.json and {len(record['figures'])} figures")
-    return record
+    return write_outputs(record, out, "vanishing", lambda: plot(record, cfg, out))
 
 
 HEADERS = ["model", "T", "median MSE", "min MSE", "MSE<0.01", "95% CI", "solved", "diverged"]

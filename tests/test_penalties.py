@@ -321,19 +321,16 @@ def test_flossing_gradient_with_the_trajectory_held_fixed():
         lam = jnp.sort(total / (length - warmup))[::-1]
         return jnp.sum((lam - 0.1) ** 2)
 
-    got = jax.jit(
-        jax.grad(
-            lambda w: flossing_penalty(
-                eqx.tree_at(lambda c: c.weight_hh, cell, w),
-                xs,
-                H0,
-                n=2,
-                target=0.1,
-                warmup=5,
-                state_gradient=False,
+    def grad_weight_hh(state_gradient):
+        def penalty(w):
+            c = eqx.tree_at(lambda c: c.weight_hh, cell, w)
+            return flossing_penalty(
+                c, xs, H0, n=2, target=0.1, warmup=5, state_gradient=state_gradient
             )
-        )
-    )(cell.weight_hh)
+
+        return jax.jit(jax.grad(penalty))(cell.weight_hh)
+
+    got = grad_weight_hh(False)
     w0 = np.asarray(cell.weight_hh)
     np.testing.assert_allclose(
         float(by_hand(w0)),
@@ -343,17 +340,7 @@ def test_flossing_gradient_with_the_trajectory_held_fixed():
     by_hand_jit = jax.jit(by_hand)
     want = fd_grad(lambda w: float(by_hand_jit(jnp.asarray(w))), w0)
     assert rel_err(got, want) <= 1e-6
-    full = jax.grad(
-        lambda w: flossing_penalty(
-            eqx.tree_at(lambda c: c.weight_hh, cell, w),
-            xs,
-            H0,
-            n=2,
-            target=0.1,
-            warmup=5,
-            state_gradient=True,
-        )
-    )(cell.weight_hh)
+    full = grad_weight_hh(True)
     assert rel_err(got, full) > 1e-3  # the two derivatives really differ
 
 
