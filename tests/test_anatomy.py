@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 
 import rnngrad as rg
+from rnngrad import _oracle
 
 T, H, IN = 7, 3, 2
 XS = jax.random.normal(jax.random.key(10), (T, IN))
@@ -36,7 +37,8 @@ def carry0_of(cell):
 
 
 def python_loop_norms(cell, xs, carry0, ys):
-    """Hand-unrolled BPTT: ∂L_t/∂s_k = g_t J_t J_{t-1} ... J_{k+1}, in plain NumPy."""
+    """Hand-unrolled BPTT, ∂L_t/∂s_k = g_t J_t J_{t-1} ... J_{k+1}, by the shared float64
+    NumPy oracle (rnngrad._oracle) with each step's Jacobian J_k taken by jax.jacobian."""
     s_prev, unravel = jax.flatten_util.ravel_pytree(carry0)
     states, jacs = [], []
     for t in range(xs.shape[0]):
@@ -47,13 +49,10 @@ def python_loop_norms(cell, xs, carry0, ys):
         jacs.append(np.asarray(jax.jacobian(f)(s_prev)))
         s_prev = f(s_prev)
         states.append(s_prev)
-    out = np.zeros((xs.shape[0], xs.shape[0]))
-    for t in range(xs.shape[0]):
-        row = np.asarray(jax.grad(lambda s, t=t: mse(unravel(s), ys[t]))(states[t]))
-        for k in range(t, -1, -1):
-            out[t, k] = np.linalg.norm(row)
-            row = row @ jacs[k]  # J_k in the right order: the cotangent multiplies from the left
-    return out
+    grads = [jax.grad(lambda s, t=t: mse(unravel(s), ys[t]))(states[t]) for t in range(len(xs))]
+    # J_k in the right order: the cotangent multiplies from the left
+    logs = _oracle.log10_contributions(lambda k, rows: rows @ jacs[k], np.stack(grads))
+    return 10.0**logs
 
 
 def finite_difference_norms(cell, xs, carry0, ys, eps=1e-6):
