@@ -32,8 +32,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, Float, PyTree
 
-from ._checks import check_positive_int, check_time_axis, describe
+from ._checks import Checked, check_positive_int, check_time_axis, describe
 from ._unroll import check_cell_call
+from .cells import Cell
 
 _LN10 = math.log(10.0)
 
@@ -55,7 +56,7 @@ class _Flat(eqx.Module):
         return ravel_pytree(cell(x, self.unravel(s)))[0]
 
 
-def _flatten_problem(cell: Any, xs: PyTree, carry0: PyTree) -> tuple[PyTree, _Flat, Array, int]:
+def _flatten_problem(cell: Cell, xs: PyTree, carry0: PyTree) -> tuple[PyTree, _Flat, Array, int]:
     length = check_cell_call(cell, xs, carry0)
     params, static = eqx.partition(cell, eqx.is_inexact_array)
     s0, unravel = ravel_pytree(carry0)
@@ -112,7 +113,7 @@ def _check_step_loss(step_loss: Callable, carry_example: PyTree, y_example: PyTr
 # --------------------------------------------------------------------------- Jacobians
 
 
-def state_jacobians(cell: Any, xs: PyTree, carry0: PyTree) -> Float[Array, "T S S"]:
+def state_jacobians(cell: Cell, xs: PyTree, carry0: PyTree) -> Float[Array, "T S S"]:
     """The one-step state Jacobians ``J_t = ∂s_t/∂s_{t-1}`` along a trajectory.
 
     The state is the flattened carry (S = H for vanilla and GRU cells, 2H for an LSTM,
@@ -140,7 +141,7 @@ def state_jacobians(cell: Any, xs: PyTree, carry0: PyTree) -> Float[Array, "T S 
     return jax.vmap(lambda x, s: jax.jacfwd(lambda s_: flat(params, x, s_))(s))(xs, prev)
 
 
-def jacobian_spectral_norms(cell: Any, xs: PyTree, carry0: PyTree) -> Float[Array, " T"]:
+def jacobian_spectral_norms(cell: Cell, xs: PyTree, carry0: PyTree) -> Float[Array, " T"]:
     """``‖J_t‖₂`` per step: the largest singular value of each one-step Jacobian.
 
     Pascanu et al. (2013) bound each factor of the BPTT product by this number.
@@ -156,65 +157,6 @@ def jacobian_spectral_norms(cell: Any, xs: PyTree, carry0: PyTree) -> Float[Arra
     """
     jac = state_jacobians(cell, xs, carry0)
     return jnp.linalg.svd(jac, compute_uv=False)[:, 0]
-
-
-class ProductSpectra(eqx.Module):
-    """Singular values of Jacobian products ``∂s_{T-1}/∂s_{T-1-d}``, d = 1..T, in log10.
-
-    Attributes: ``log10_singular_values`` (T, S), row d-1 for lag d, descending;
-    ``lags`` (T,) = 1..T.
-    """
-
-    log10_singular_values: Float[Array, "T S"]
-    lags: Float[Array, " T"]
-
-    @property
-    def singular_values(self) -> Float[Array, "T S"]:
-        """The singular values themselves (may under/overflow where the logs do not)."""
-        return jnp.power(10.0, self.log10_singular_values)
-
-
-def jacobian_product_spectra(cell: Any, xs: PyTree, carry0: PyTree) -> ProductSpectra:
-    """Singular values of ``∂s_{T-1}/∂s_{T-1-d}`` as a function of the lag d.
-
-    The dynamical-isometry view (Saxe et al. 2014; Pennington, Schoenholz & Ganguli
-    2017): a network trains well when all singular values of the long products stay
-    near 1. The product is accumulated backward with one ``vjp`` per step on all S rows
-    and a running scalar normalisation, so the log10 values stay exact where the
-    product under/overflows; singular values smaller than ``eps × largest`` (the
-    dtype's precision) are limited by rounding.
-
-    **Returns:** :class:`ProductSpectra` with (T, S) log10 singular values.
-
-    >>> import jax, jax.numpy as jnp, rnngrad as rg
-    >>> cell = rg.VanillaCell(1, 4, weight_hh_init=rg.init.orthogonal(0.5),
-    ...                       nonlinearity="identity", key=jax.random.key(0))
-    >>> spec = rg.jacobian_product_spectra(cell, jnp.ones((3, 1)), jnp.zeros(4))
-    >>> [round(float(v), 6) for v in spec.log10_singular_values[:, 0]]
-    [-0.30103, -0.60206, -0.90309]
-    """
-    params, flat, s0, length = _flatten_problem(cell, xs, carry0)
-    _, prev = _forward_states(flat, params, xs, s0)
-    size = s0.shape[0]
-
-    def back(carry: tuple[Array, Array], inp: tuple[Array, Array]) -> tuple[Any, Array]:
-        rows, log_scale = carry
-        x, s = inp
-        _, vjp_fn = jax.vjp(lambda s_: flat(params, x, s_), s)
-        rows = jax.vmap(lambda r: vjp_fn(r)[0])(rows)
-        peak = jnp.max(jnp.abs(rows))
-        peak = jnp.where(peak > 0, peak, 1.0)
-        rows = rows / peak
-        log_scale = log_scale + jnp.log(peak)
-        sv = jnp.linalg.svd(rows, compute_uv=False)
-        log10_sv = (jnp.log(sv) + log_scale) / _LN10
-        return (rows, log_scale), log10_sv
-
-    init = (jnp.eye(size, dtype=s0.dtype), jnp.zeros((), s0.dtype))
-    _, log10_sv = jax.lax.scan(back, init, (xs, prev), reverse=True)
-    # scan(reverse) stacks by original index: entry k holds the product back to s_{k-1},
-    # i.e. lag T-k. Reorder to lag 1..T.
-    return ProductSpectra(log10_sv[::-1], jnp.arange(1, length + 1))
 
 
 # --------------------------------------------------------------------------- contributions
@@ -384,14 +326,14 @@ def _contributions_jacrev(
 
 
 def timestep_contributions(
-    cell: Any,
+    cell: Cell,
     xs: PyTree,
     carry0: PyTree,
     step_loss: Callable[[PyTree, Any], Array],
     ys: PyTree,
     *,
-    method: str = "scan",
-    blocks: int = 4,
+    method: Checked[str] = "scan",
+    blocks: Checked[int] = 4,
 ) -> Contributions:
     """Exact per-timestep gradient contributions ‖∂L_t/∂s_k‖ and ∂L/∂θ split by step.
 
@@ -456,12 +398,12 @@ class FinalProfile(eqx.Module):
 
 
 def final_step_profile(
-    cell: Any,
+    cell: Cell,
     xs: PyTree,
     carry0: PyTree,
     loss: Callable[[PyTree], Array],
     *,
-    checkpoint_every: int | None = None,
+    checkpoint_every: Checked[int | None] = None,
 ) -> FinalProfile:
     """Gradient norms ‖∂L/∂s_k‖ of a loss on the final carry, for every step k.
 

@@ -7,7 +7,7 @@ so a bad call raises a clear ``ValueError``/``TypeError`` before XLA sees it.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
@@ -50,7 +50,7 @@ def check_real_scalar(
     low: float | None = None,
     high: float | None = None,
     low_open: bool = True,
-) -> jax.Array | float:
+) -> Any:
     """Check a real scalar; concrete values are also checked for finiteness and range.
 
     Tracers (inside ``vmap``/``jit``) are checked for dtype and shape only.
@@ -139,3 +139,147 @@ def check_same_structure(name: str, given: Any, expected: Any, what: str) -> Non
             f"`{name}` does not match {what}: expected {structure_of(expected)}, "
             f"got {structure_of(given)}."
         )
+
+
+def check_int(
+    name: str, value: Any, *, minimum: int | None = 1, why: str = "", where: str = ""
+) -> int:
+    """Return ``value`` as an ``int`` if it is an integer ``>= minimum``, else raise.
+
+    `where` prefixes the message (e.g. the class name); `why` explains the minimum.
+    ``minimum=None`` checks the type only (the caller checks a range of its own).
+    """
+    prefix = f"{where}: " if where else ""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        want = "an int" if minimum is None else f"an int >= {minimum}"
+        raise TypeError(f"{prefix}`{name}` must be {want}, got {describe(value)}.")
+    if minimum is not None and value < minimum:
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{prefix}`{name}` must be >= {minimum}{reason}, got {int(value)}.")
+    return int(value)
+
+
+def check_float_dtype(name: str, dtype: Any, *, where: str = "") -> np.dtype:
+    """A floating dtype: ``None`` means the default (float64 under x64, else float32)."""
+    prefix = f"{where}: " if where else ""
+    if dtype is None:
+        return jnp.asarray(0.0).dtype
+    try:
+        resolved = jnp.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(
+            f"{prefix}`{name}` must be a floating dtype, got {dtype!r} (e.g. jnp.float32)."
+        ) from err
+    if not jnp.issubdtype(resolved, jnp.floating):
+        raise TypeError(
+            f"{prefix}`{name}` must be a floating dtype, got {resolved} (e.g. jnp.float32)."
+        )
+    return resolved
+
+
+def check_key(name: str, key: Any, *, where: str = "") -> Any:
+    """One ``jax.random`` key (new-style of shape () or raw uint32 of shape (2,)), else raise."""
+    prefix = f"{where}: " if where else ""
+    if not hasattr(key, "dtype") or not hasattr(key, "shape"):
+        raise TypeError(
+            f"{prefix}`{name}` must be a jax.random key (jax.random.key(seed)), "
+            f"got {describe(key)}."
+        )
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(
+                f"{prefix}`{name}` must be ONE key of shape () (one example; use jax.vmap "
+                f"for batches), got {describe(key)}."
+            )
+    elif key.dtype == jnp.uint32:
+        if key.shape != (2,):
+            raise ValueError(
+                f"{prefix}`{name}` must be ONE raw key of shape (2,) (one example; use "
+                f"jax.vmap for batches), got {describe(key)}."
+            )
+    else:
+        raise TypeError(
+            f"{prefix}`{name}` must be a jax.random key (jax.random.key(seed)), "
+            f"got {describe(key)}."
+        )
+    return key
+
+
+def check_float_array(
+    name: str,
+    value: Any,
+    *,
+    ndims: tuple[int, ...] | None = None,
+    shape: tuple[int, ...] | None = None,
+    what: str = "",
+    where: str = "",
+) -> jax.Array:
+    """``value`` as a floating array with one of `ndims` dimensions or exactly `shape`.
+
+    `what` describes the expected array for the message (e.g. ``"of shape (T, N)"``);
+    `where` prefixes it (e.g. the class name).
+    """
+    prefix = f"{where}: " if where else ""
+    if what:
+        as_array, expected = f"be an array {what}", f"be {what}"
+    elif shape is not None:
+        as_array, expected = f"be an array of shape {shape}", f"have shape {shape}"
+    else:
+        as_array = expected = f"be an array with ndim in {ndims}"
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        raise TypeError(f"{prefix}`{name}` must {as_array}, got {describe(value)}.")
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        raise TypeError(f"{prefix}`{name}` must have a floating dtype, got {describe(value)}.")
+    if (ndims is not None and value.ndim not in ndims) or (
+        shape is not None and tuple(value.shape) != tuple(shape)
+    ):
+        raise ValueError(f"{prefix}`{name}` must {expected}, got {describe(value)}.")
+    return jnp.asarray(value)
+
+
+@jax.jit
+def _any_nan(value: jax.Array) -> jax.Array:
+    return jnp.any(jnp.isnan(value))
+
+
+def check_no_nan(name: str, value: Any) -> None:
+    """Raise if a concrete ``value`` contains NaN (tracers are skipped: no value yet)."""
+    if not is_concrete(value):
+        return
+    on_cpu = all(device.platform == "cpu" for device in value.devices())
+    # On CPU, NumPy reads the buffer in place; elsewhere reduce on the device and fetch
+    # one bool instead of copying the whole series to the host.
+    if not (np.isnan(np.asarray(value)).any() if on_cpu else bool(_any_nan(value))):
+        return
+    bad = np.isnan(np.asarray(value))
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    raise ValueError(
+        f"`{name}` must not contain NaN, got {int(bad.sum())} NaN value(s) in "
+        f"{describe(value)} (first at index {first})."
+    )
+
+
+def check_washout(washout: Any, length: int) -> int:
+    """``washout`` as an int in [0, length): the number of initial states to drop."""
+    if isinstance(washout, bool) or not isinstance(washout, (int, np.integer)):
+        raise TypeError(f"`washout` must be an int in [0, {length}), got {describe(washout)}.")
+    if not 0 <= washout < length:
+        raise ValueError(
+            f"`washout` must be an int in [0, T) = [0, {length}) (the number of initial "
+            f"states to drop; T = {length} is the series length), got {washout}."
+        )
+    return int(washout)
+
+
+class Checked:
+    """``Checked[T]``: an argument of type ``T`` that rnngrad validates itself.
+
+    The test run checks every annotation at runtime (jaxtyping's import hook with
+    beartype). For an argument that rnngrad checks with its own message (naming the
+    argument, what was expected, what was given and the fix), the runtime checker sees
+    ``Any``, so that a bad value reaches that message instead of a generic type error;
+    readers and the docs still see ``T``.
+    """
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        return Annotated[Any, item]

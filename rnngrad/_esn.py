@@ -33,261 +33,37 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._cells import (
-    _float_dtype,
-    activation_of,
-    check_nonlinearity,
-    check_step_shapes,
-    zero_carry,
+from ._checks import (
+    Checked,
+    check_float_array,
+    check_int,
+    check_no_nan,
+    check_positive_int,
+    check_real_scalar,
+    check_washout,
+    describe,
 )
-from ._checks import check_positive_int, check_real_scalar, describe, is_concrete
 from ._unroll import check_cell_call, unroll
+from .cells import Cell, EchoStateCell, init_carry
+
+_HIGHEST = jax.lax.Precision.HIGHEST
 
 __all__ = [
     "EchoStateCell",
     "EchoStateCheck",
     "echo_state_property",
     "effective_spectral_radius",
-    "esn_generate",
-    "esn_predict",
-    "esn_states",
+    "generate",
+    "predict",
+    "states",
     "memory_capacity",
     "memory_curve",
     "nrmse",
     "readout_apply",
     "ridge_readout",
+    "RidgeSelection",
+    "select_ridge",
 ]
-
-_HIGHEST = jax.lax.Precision.HIGHEST
-# One module-level object, so that the compiled draw of the default reservoir is cached.
-_STANDARD_NORMAL = jax.nn.initializers.normal(1.0)
-
-
-def _check_float_array(name: str, value: Any, ndims: tuple[int, ...], what: str) -> Array:
-    """``value`` as a floating array with one of the allowed ``ndims``, else raise."""
-    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
-        raise TypeError(f"`{name}` must be an array {what}, got {describe(value)}.")
-    if not jnp.issubdtype(value.dtype, jnp.floating):
-        raise TypeError(f"`{name}` must have a floating dtype, got {describe(value)}.")
-    if value.ndim not in ndims:
-        raise ValueError(f"`{name}` must be {what}, got {describe(value)}.")
-    return jnp.asarray(value)
-
-
-def _check_no_nan(name: str, value: Array) -> None:
-    """Raise if a concrete ``value`` contains NaN (tracers are skipped: no value yet)."""
-    if not is_concrete(value):
-        return
-    on_cpu = all(device.platform == "cpu" for device in value.devices())
-    # On CPU, NumPy reads the buffer in place; elsewhere reduce on the device and fetch
-    # one bool instead of copying the whole series to the host.
-    if not (np.isnan(np.asarray(value)).any() if on_cpu else bool(_any_nan(value))):
-        return
-    bad = np.isnan(np.asarray(value))
-    first = tuple(int(i) for i in np.argwhere(bad)[0])
-    raise ValueError(
-        f"`{name}` must not contain NaN, got {int(bad.sum())} NaN value(s) in "
-        f"{describe(value)} (first at index {first})."
-    )
-
-
-@jax.jit
-def _any_nan(value: Array) -> Array:
-    return jnp.any(jnp.isnan(value))
-
-
-def _check_washout(washout: Any, length: int) -> int:
-    if isinstance(washout, bool) or not isinstance(washout, (int, np.integer)):
-        raise TypeError(f"`washout` must be an int in [0, {length}), got {describe(washout)}.")
-    if not 0 <= washout < length:
-        raise ValueError(
-            f"`washout` must be an int in [0, T) = [0, {length}) (the number of initial "
-            f"states to drop; T = {length} is the series length), got {washout}."
-        )
-    return int(washout)
-
-
-# ---------------------------------------------------------------------------------------
-# The reservoir cell
-# ---------------------------------------------------------------------------------------
-
-
-@functools.partial(jax.jit, static_argnames=("input_size", "hidden_size", "dtype", "base_init"))
-def _draw_reservoir(
-    key: PRNGKeyArray,
-    spectral_radius: Array,
-    input_scaling: Array,
-    connectivity: Array,
-    bias_scaling: Array,
-    *,
-    input_size: int,
-    hidden_size: int,
-    dtype: Any,
-    base_init: Callable[..., Array],
-) -> tuple[Array, Array, Array, Array]:
-    """All random draws of an :class:`EchoStateCell` in one compiled program.
-
-    Returns ``(W_hh, W_ih, b, radius of the masked base draw)``. The hyperparameters are
-    traced, so one compilation serves every value (and ``vmap`` over them batches only the
-    scaling: the eigenvalues depend on the key alone).
-    """
-    n = hidden_size
-    k_base, k_mask, k_in, k_bias = jax.random.split(key, 4)
-    base = jnp.asarray(base_init(k_base, (n, n), dtype), dtype)
-    # Sparse by masking, stored dense: on CPU a dense BLAS matvec beats BCOO sparse kernels
-    # at these sizes, and dense W_rec works with eigvals, vmap and jacrev as it is.
-    mask = jax.random.bernoulli(k_mask, connectivity, (n, n))
-    base = jnp.where(mask, base, jnp.zeros((), dtype))
-    radius = jnp.max(jnp.abs(jnp.linalg.eigvals(base))).astype(dtype)
-    # An all-zero spectrum (traced, so not caught) would give 0/0: keep W_rec finite instead.
-    safe = jnp.where(radius > 0, radius, jnp.ones((), dtype))
-    weight_hh = base * (spectral_radius / safe)
-    weight_ih = input_scaling * jax.random.uniform(
-        k_in, (n, input_size), dtype, minval=-1.0, maxval=1.0
-    )
-    bias = bias_scaling * jax.random.uniform(k_bias, (n,), dtype, minval=-1.0, maxval=1.0)
-    return weight_hh, weight_ih, bias, radius
-
-
-class EchoStateCell(eqx.Module):
-    """Leaky-integrator echo state reservoir ``h' = (1 − a) h + a φ(W_hh h + W_ih x + b)``.
-
-    One unbatched step, called like :class:`rnngrad.VanillaCell`: ``cell(x, h) -> h``.
-    ``weight_hh`` is the reservoir matrix ``W_rec``, drawn once and never trained.
-
-    Construction (Jaeger 2001; Lukoševičius 2012):
-
-    - ``W_rec``: a base draw of ``weight_hh_init`` (default standard normal) times a
-      Bernoulli(`connectivity`) mask, normalised to spectral radius 1 with
-      ``jnp.linalg.eigvals`` and multiplied by `spectral_radius`. Because the random
-      base draw depends on the key only, `spectral_radius` may be a traced value: the
-      eigenvalues are computed once for the key and only the scaling is batched, so
-      ``jax.vmap(lambda rho, a: EchoStateCell(..., spectral_radius=rho, leak_rate=a,
-      key=key))`` builds a grid of reservoirs that share one random structure.
-    - ``W_ih``: uniform in ``[−input_scaling, input_scaling]``, dense.
-    - ``b``: uniform in ``[−bias_scaling, bias_scaling]`` (zero by default).
-    - `leak_rate` ``a`` is stored as a (traceable, vmappable) array field, not a static one.
-
-    The sparse reservoir is stored as a dense (N, N) array. On CPU, for the reservoir sizes
-    of this toolkit (N up to a few thousand), a dense BLAS matrix-vector product beats
-    ``jax.experimental.sparse`` (BCOO has no fast CPU kernels and a gather-scatter step
-    per product), dense arrays compose with ``vmap`` over the scale and with
-    ``jnp.linalg.eigvals``/``jacrev`` without special cases, and N² floats at N = 1000
-    are only 8 MB.
-
-    **Arguments:**
-
-    - `input_size`, `hidden_size`: positive ints (`hidden_size` is the reservoir size N).
-    - `spectral_radius`: the spectral radius of ``W_rec``, finite and > 0 (default 0.9).
-    - `leak_rate`: ``a`` in (0, 1] (default 1: no leak, the plain ESN of Jaeger 2001).
-    - `input_scaling`: half-width of the uniform input weights (default 1).
-    - `connectivity`: density of ``W_rec`` in (0, 1] (default 0.1).
-    - `bias_scaling`: half-width of the uniform bias, >= 0 (default 0).
-    - `nonlinearity`: ``"tanh"`` (default), ``"identity"`` (a linear reservoir, as in the
-      memory-capacity theory of Jaeger 2002), ``"relu"``, or a callable.
-    - `weight_hh_init`: initialiser ``(key, shape, dtype) -> array`` for the base draw of
-      ``W_rec`` before masking and normalisation (default
-      ``jax.nn.initializers.normal(1.0)``); e.g. ``jax.nn.initializers.orthogonal()``
-      with ``connectivity=1`` for an orthogonal reservoir.
-    - `dtype`: parameter dtype; default float64 under ``jax_enable_x64``, else float32.
-    - `key`: a ``jax.random`` key (keyword only).
-
-    **Raises:** ``ValueError`` for a `spectral_radius` <= 0 or non-finite, a `leak_rate`
-    outside (0, 1], a `connectivity` outside (0, 1], a negative `bias_scaling`, a base
-    draw with spectral radius 0 (when concrete), or non-positive sizes; ``TypeError`` for
-    non-real hyperparameters or an unknown nonlinearity type.
-
-    >>> import jax, jax.numpy as jnp
-    >>> from rnngrad._esn import EchoStateCell
-    >>> cell = EchoStateCell(1, 20, spectral_radius=0.9, leak_rate=0.5, key=jax.random.key(0))
-    >>> cell(jnp.ones(1), jnp.zeros(20)).shape
-    (20,)
-    >>> round(float(jnp.max(jnp.abs(jnp.linalg.eigvals(cell.weight_hh)))), 6)
-    0.9
-    """
-
-    weight_ih: Float[Array, "hidden input"]
-    weight_hh: Float[Array, "hidden hidden"]
-    bias: Float[Array, " hidden"]
-    leak_rate: Float[Array, ""]
-    nonlinearity: str | Callable[[Array], Array] = eqx.field(static=True)
-    input_size: int = eqx.field(static=True)
-    hidden_size: int = eqx.field(static=True)
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        spectral_radius: Any = 0.9,
-        leak_rate: Any = 1.0,
-        input_scaling: Any = 1.0,
-        connectivity: Any = 0.1,
-        bias_scaling: Any = 0.0,
-        nonlinearity: str | Callable[[Array], Array] = "tanh",
-        weight_hh_init: Callable[..., Array] | None = None,
-        dtype: Any = None,
-        key: PRNGKeyArray,
-    ):
-        self.input_size = check_positive_int("input_size", input_size)
-        self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        check_real_scalar("spectral_radius", spectral_radius, positive=True)
-        check_real_scalar("leak_rate", leak_rate, low=0.0, high=1.0)
-        check_real_scalar("input_scaling", input_scaling)
-        check_real_scalar("connectivity", connectivity, low=0.0, high=1.0)
-        check_real_scalar("bias_scaling", bias_scaling, nonnegative=True)
-        self.nonlinearity = check_nonlinearity(nonlinearity)
-        dtype = _float_dtype(dtype)
-        n = hidden_size
-        base_init = _STANDARD_NORMAL if weight_hh_init is None else weight_hh_init
-        if not callable(base_init):
-            raise TypeError(
-                f"`weight_hh_init` must be an initialiser (key, shape, dtype), "
-                f"got {describe(base_init)}."
-            )
-        base_shape = jax.eval_shape(lambda k: base_init(k, (n, n), dtype), key).shape
-        if base_shape != (n, n):
-            raise ValueError(f"`weight_hh_init` returned shape {base_shape}, expected {(n, n)}.")
-        hyper = (spectral_radius, input_scaling, connectivity, bias_scaling)
-        self.weight_hh, self.weight_ih, self.bias, radius = _draw_reservoir(
-            key,
-            *(jnp.asarray(v, dtype) for v in hyper),
-            input_size=self.input_size,
-            hidden_size=n,
-            dtype=dtype,
-            base_init=base_init,
-        )
-        if is_concrete(radius) and float(radius) == 0.0:
-            raise ValueError(
-                f"EchoStateCell: the random reservoir (hidden_size={n}, "
-                f"connectivity={connectivity}) has spectral radius 0 and cannot be scaled to "
-                f"spectral_radius={spectral_radius}; raise `connectivity` or change `key`."
-            )
-        self.leak_rate = jnp.asarray(leak_rate, dtype)
-
-    @property
-    def activation(self) -> Callable[[Array], Array]:
-        """The nonlinearity φ as a function."""
-        return activation_of(self.nonlinearity)
-
-    def __call__(
-        self, x: Float[Array, " input"], h: Float[Array, " hidden"], *, key: Any = None
-    ) -> Float[Array, " hidden"]:
-        """One step: ``x`` (input_size,), ``h`` (hidden_size,) -> (hidden_size,)."""
-        del key
-        check_step_shapes("EchoStateCell", x, h, self.input_size, self.hidden_size)
-        pre = (
-            jnp.matmul(self.weight_hh, h, precision=_HIGHEST)
-            + jnp.matmul(self.weight_ih, x, precision=_HIGHEST)
-            + self.bias
-        )
-        a = self.leak_rate
-        return (1 - a) * h + a * self.activation(pre)
-
-    def scale_recurrent(self, scale: Any) -> EchoStateCell:
-        """This cell with ``W_rec`` multiplied by `scale` (see ``rnngrad.scale_recurrent``)."""
-        scale = jnp.asarray(scale, self.weight_hh.dtype)
-        return eqx.tree_at(lambda c: c.weight_hh, self, scale * self.weight_hh)
 
 
 def effective_spectral_radius(cell: EchoStateCell) -> Float[Array, ""]:
@@ -312,7 +88,7 @@ def effective_spectral_radius(cell: EchoStateCell) -> Float[Array, ""]:
     echo state networks with leaky-integrator neurons", Neural Networks 20 (2007).
 
     >>> import jax
-    >>> from rnngrad._esn import EchoStateCell, effective_spectral_radius
+    >>> from rnngrad.esn import EchoStateCell, effective_spectral_radius
     >>> cell = EchoStateCell(1, 20, spectral_radius=3.0, leak_rate=0.1, key=jax.random.key(0))
     >>> bool(effective_spectral_radius(cell) < 3.0)
     True
@@ -338,12 +114,12 @@ def _leaky_radius(w: Array, a: Array) -> Array:
 # ---------------------------------------------------------------------------------------
 
 
-def esn_states(
-    cell: Any,
+def states(
+    cell: Cell,
     inputs: Float[Array, "T input"],
     h0: Float[Array, " hidden"] | None = None,
     *,
-    washout: int = 0,
+    washout: Checked[int] = 0,
 ) -> Float[Array, "T_minus_washout hidden"]:
     """Reservoir states driven by `inputs`, the first `washout` of them dropped.
 
@@ -367,17 +143,17 @@ def esn_states(
     Reference: Jaeger, GMD Report 148 (2001).
 
     >>> import jax, jax.numpy as jnp
-    >>> from rnngrad._esn import EchoStateCell, esn_states
+    >>> from rnngrad.esn import EchoStateCell, states
     >>> cell = EchoStateCell(1, 20, key=jax.random.key(0))
-    >>> esn_states(cell, jnp.ones((100, 1)), washout=10).shape
+    >>> states(cell, jnp.ones((100, 1)), washout=10).shape
     (90, 20)
     """
-    inputs = _check_float_array("inputs", inputs, (2,), "of shape (T, input_size)")
+    inputs = check_float_array("inputs", inputs, ndims=(2,), what="of shape (T, input_size)")
     length = inputs.shape[0]
-    washout = _check_washout(washout, length)
-    _check_no_nan("inputs", inputs)
+    washout = check_washout(washout, length)
+    check_no_nan("inputs", inputs)
     if h0 is None:
-        h0 = zero_carry(cell, getattr(getattr(cell, "weight_hh", None), "dtype", None))
+        h0 = init_carry(cell)
     states = _states(cell, inputs, h0)
     return states[washout:] if washout else states
 
@@ -386,8 +162,8 @@ _states = eqx.filter_jit(unroll)
 
 
 def ridge_readout(
-    states: Float[Array, "T N"],
-    targets: Float[Array, "T ..."],
+    states: Checked[Float[Array, "T N"]],
+    targets: Checked[Float[Array, "T ..."]],
     *,
     ridge: Any,
     bias: bool = True,
@@ -412,7 +188,7 @@ def ridge_readout(
 
     **Arguments:**
 
-    - `states`: (T, N) reservoir states (from :func:`esn_states`).
+    - `states`: (T, N) reservoir states (from :func:`states`).
     - `targets`: (T,) or (T, out).
     - `ridge`: the Tikhonov coefficient, >= 0 (absolute, not scaled by T).
     - `bias`: fit an unregularised bias (default True).
@@ -427,15 +203,15 @@ def ridge_readout(
     Reference: Jaeger, GMD Report 148 (2001); Lukoševičius (2012), Sec. 4.1.
 
     >>> import jax, jax.numpy as jnp
-    >>> from rnngrad._esn import ridge_readout, readout_apply
+    >>> from rnngrad.esn import ridge_readout, readout_apply
     >>> x = jnp.sin(jnp.arange(200.0) ** 1.5).reshape(50, 4)
     >>> y = x @ jnp.arange(4.0) + 1.0
     >>> w = ridge_readout(x, y, ridge=0.0)
     >>> w.shape, [round(float(v), 6) for v in w]
     ((5,), [0.0, 1.0, 2.0, 3.0, 1.0])
     """
-    states = _check_float_array("states", states, (2,), "of shape (T, N)")
-    targets = _check_float_array("targets", targets, (1, 2), "of shape (T,) or (T, out)")
+    states = check_float_array("states", states, ndims=(2,), what="of shape (T, N)")
+    targets = check_float_array("targets", targets, ndims=(1, 2), what="of shape (T,) or (T, out)")
     if targets.shape[0] != states.shape[0]:
         raise ValueError(
             f"`targets` must have the same length T as `states` ({states.shape[0]}), "
@@ -444,8 +220,8 @@ def ridge_readout(
     check_real_scalar("ridge", ridge, nonnegative=True)
     if not isinstance(bias, bool):
         raise TypeError(f"`bias` must be a bool, got {describe(bias)}.")
-    _check_no_nan("states", states)
-    _check_no_nan("targets", targets)
+    check_no_nan("states", states)
+    check_no_nan("targets", targets)
     dtype = jnp.promote_types(states.dtype, targets.dtype)
     return _ridge(states.astype(dtype), targets.astype(dtype), jnp.asarray(ridge, dtype), bias)
 
@@ -484,12 +260,14 @@ def readout_apply(
     **Raises:** ``ValueError`` if the readout's last dimension is neither N nor N + 1.
 
     >>> import jax.numpy as jnp
-    >>> from rnngrad._esn import readout_apply
+    >>> from rnngrad.esn import readout_apply
     >>> readout_apply(jnp.array([[1.0, 2.0, 0.5]]), jnp.ones((7, 2))).shape
     (7, 1)
     """
-    readout = _check_float_array("readout", readout, (1, 2), "of shape (out, N [+ 1])")
-    states = _check_float_array("states", states, tuple(range(1, 32)), "of shape (..., N)")
+    readout = check_float_array("readout", readout, ndims=(1, 2), what="of shape (out, N [+ 1])")
+    states = check_float_array(
+        "states", states, ndims=tuple(range(1, 32)), what="of shape (..., N)"
+    )
     n = states.shape[-1]
     extra = readout.shape[-1] - n
     if extra not in (0, 1):
@@ -511,40 +289,40 @@ def _apply(readout: Array, states: Array) -> Array:
     return out
 
 
-def esn_predict(
-    cell: Any,
+def predict(
+    cell: Cell,
     readout: Float[Array, "*out N_or_N_plus_1"],
     inputs: Float[Array, "T input"],
     h0: Float[Array, " hidden"] | None = None,
     *,
-    washout: int = 0,
+    washout: Checked[int] = 0,
 ) -> Float[Array, "T_minus_washout ..."]:
-    """Teacher-forced (e.g. one-step-ahead) prediction ``readout(esn_states(...))``.
+    """Teacher-forced (e.g. one-step-ahead) prediction ``readout(states(...))``.
 
     Row ``t`` is the readout of the state that has seen ``inputs[0..washout + t]``; with a
     readout trained on ``targets[t] = series[t + 1]`` it is the one-step-ahead prediction.
 
-    **Arguments:** as :func:`esn_states` and :func:`readout_apply`.
+    **Arguments:** as :func:`states` and :func:`readout_apply`.
 
     **Returns:** (T − washout, out), or (T − washout,) for a 1-D readout.
 
-    **Raises:** as :func:`esn_states` and :func:`readout_apply`.
+    **Raises:** as :func:`states` and :func:`readout_apply`.
 
     >>> import jax, jax.numpy as jnp
-    >>> from rnngrad._esn import EchoStateCell, esn_predict
+    >>> from rnngrad.esn import EchoStateCell, predict
     >>> cell = EchoStateCell(1, 20, key=jax.random.key(0))
-    >>> esn_predict(cell, jnp.zeros((1, 21)), jnp.ones((20, 1)), washout=5).shape
+    >>> predict(cell, jnp.zeros((1, 21)), jnp.ones((20, 1)), washout=5).shape
     (15, 1)
     """
-    return readout_apply(readout, esn_states(cell, inputs, h0, washout=washout))
+    return readout_apply(readout, states(cell, inputs, h0, washout=washout))
 
 
-def esn_generate(
-    cell: Any,
+def generate(
+    cell: Cell,
     readout: Float[Array, "*out N_or_N_plus_1"],
     h: Float[Array, " hidden"],
     x0: Float[Array, " input"],
-    steps: int,
+    steps: Checked[int],
 ) -> Float[Array, "steps input"]:
     """Closed-loop (generative, free-running) prediction: the output is the next input.
 
@@ -569,15 +347,15 @@ def esn_generate(
     Reference: Jaeger & Haas, "Harnessing nonlinearity", Science 304 (2004).
 
     >>> import jax, jax.numpy as jnp
-    >>> from rnngrad._esn import EchoStateCell, esn_generate
+    >>> from rnngrad.esn import EchoStateCell, generate
     >>> cell = EchoStateCell(1, 20, key=jax.random.key(0))
-    >>> esn_generate(cell, jnp.zeros((1, 21)), jnp.zeros(20), jnp.ones(1), 5).shape
+    >>> generate(cell, jnp.zeros((1, 21)), jnp.zeros(20), jnp.ones(1), 5).shape
     (5, 1)
     """
     steps = check_positive_int("steps", steps)
-    x0 = _check_float_array("x0", x0, (1,), "of shape (input_size,)")
-    h = _check_float_array("h", h, (1,), "of shape (hidden_size,)")
-    readout = _check_float_array("readout", readout, (1, 2), "of shape (out, N [+ 1])")
+    x0 = check_float_array("x0", x0, ndims=(1,), what="of shape (input_size,)")
+    h = check_float_array("h", h, ndims=(1,), what="of shape (hidden_size,)")
+    readout = check_float_array("readout", readout, ndims=(1, 2), what="of shape (out, N [+ 1])")
     out_size = 1 if readout.ndim == 1 else readout.shape[0]
     if out_size != x0.shape[0]:
         raise ValueError(
@@ -592,7 +370,7 @@ def esn_generate(
 
 
 @eqx.filter_jit
-def _generate(cell: Any, readout: Array, h: Array, x0: Array, steps: int) -> Array:
+def _generate(cell: Cell, readout: Array, h: Array, x0: Array, steps: int) -> Array:
     def step(carry: tuple[Array, Array], _: None) -> tuple[tuple[Array, Array], Array]:
         h_, x_ = carry
         h_ = cell(x_, h_)
@@ -603,7 +381,9 @@ def _generate(cell: Any, readout: Array, h: Array, x0: Array, steps: int) -> Arr
     return ys
 
 
-def nrmse(prediction: Float[Array, "*shape"], target: Float[Array, "*shape"]) -> Float[Array, ""]:
+def nrmse(
+    prediction: Checked[Float[Array, "*shape"]], target: Checked[Float[Array, "*shape"]]
+) -> Float[Array, ""]:
     """Normalised root-mean-square error ``RMSE(prediction, target) / std(target)``.
 
     Means and the (population, ddof = 0) standard deviation run over all elements. A
@@ -619,18 +399,20 @@ def nrmse(prediction: Float[Array, "*shape"], target: Float[Array, "*shape"]) ->
     Reference: Jaeger & Haas (2004) use the NRMSE of Mackey-Glass predictions.
 
     >>> import jax.numpy as jnp
-    >>> from rnngrad._esn import nrmse
+    >>> from rnngrad.esn import nrmse
     >>> float(nrmse(jnp.array([0.0, 2.0]), jnp.array([1.0, 3.0])))
     1.0
     """
-    prediction = _check_float_array("prediction", prediction, tuple(range(32)), "an array")
-    target = _check_float_array("target", target, tuple(range(32)), "an array")
+    prediction = check_float_array(
+        "prediction", prediction, ndims=tuple(range(32)), what="an array"
+    )
+    target = check_float_array("target", target, ndims=tuple(range(32)), what="an array")
     if prediction.shape != target.shape:
         raise ValueError(
             f"`prediction` must have the shape of `target` {target.shape}, "
             f"got {describe(prediction)}."
         )
-    _check_no_nan("target", target)
+    check_no_nan("target", target)
     return _nrmse(prediction, target)
 
 
@@ -660,11 +442,11 @@ class EchoStateCheck(NamedTuple):
 
 
 def echo_state_property(
-    cell: Any,
+    cell: Cell,
     inputs: Float[Array, "T input"],
     *,
-    key: PRNGKeyArray,
-    num_pairs: int = 4,
+    key: Checked[PRNGKeyArray],
+    num_pairs: Checked[int] = 4,
     init_scale: Any = 1.0,
     tol: Any = 1e-6,
 ) -> EchoStateCheck:
@@ -688,14 +470,14 @@ def echo_state_property(
     **Returns:** an :class:`EchoStateCheck` ``(distances (T,), final_distance (),
     satisfied ())``.
 
-    **Raises:** as :func:`esn_states`; ``ValueError`` for non-positive `init_scale` or
+    **Raises:** as :func:`states`; ``ValueError`` for non-positive `init_scale` or
     negative `tol`.
 
     Reference: Jaeger, GMD Report 148 (2001); Yildiz, Jaeger & Kiebel, "Re-visiting the
     echo state property", Neural Networks 35 (2012).
 
     >>> import jax, jax.numpy as jnp
-    >>> from rnngrad._esn import EchoStateCell, echo_state_property
+    >>> from rnngrad.esn import EchoStateCell, echo_state_property
     >>> cell = EchoStateCell(1, 20, spectral_radius=0.9, key=jax.random.key(0))
     >>> u = 0.5 * jnp.sin(jnp.arange(300.0))[:, None]
     >>> bool(echo_state_property(cell, u, key=jax.random.key(2)).satisfied)
@@ -704,9 +486,9 @@ def echo_state_property(
     num_pairs = check_positive_int("num_pairs", num_pairs)
     check_real_scalar("init_scale", init_scale, positive=True)
     check_real_scalar("tol", tol, nonnegative=True)
-    inputs = _check_float_array("inputs", inputs, (2,), "of shape (T, input_size)")
-    _check_no_nan("inputs", inputs)
-    h_ref = zero_carry(cell)
+    inputs = check_float_array("inputs", inputs, ndims=(2,), what="of shape (T, input_size)")
+    check_no_nan("inputs", inputs)
+    h_ref = init_carry(cell)
     check_cell_call(cell, inputs, h_ref)
     dtype = h_ref.dtype
     return _esp(
@@ -716,9 +498,9 @@ def echo_state_property(
 
 @eqx.filter_jit
 def _esp(
-    cell: Any, inputs: Array, key: PRNGKeyArray, init_scale: Array, tol: Array, num_pairs: int
+    cell: Cell, inputs: Array, key: PRNGKeyArray, init_scale: Array, tol: Array, num_pairs: int
 ) -> EchoStateCheck:
-    h_ref = zero_carry(cell)
+    h_ref = init_carry(cell)
     dtype = h_ref.dtype
     starts = init_scale * jax.random.uniform(
         key, (num_pairs, 2) + h_ref.shape, dtype, minval=-1.0, maxval=1.0
@@ -735,13 +517,13 @@ def _esp(
 
 
 def memory_curve(
-    cell: Any,
+    cell: Cell,
     *,
-    key: PRNGKeyArray,
-    k_max: int | None = None,
-    train_length: int = 2000,
-    test_length: int = 1000,
-    washout: int | None = None,
+    key: Checked[PRNGKeyArray],
+    k_max: Checked[int | None] = None,
+    train_length: Checked[int] = 2000,
+    test_length: Checked[int] = 1000,
+    washout: Checked[int | None] = None,
     ridge: Any = 1e-8,
     input_range: tuple[float, float] = (-0.5, 0.5),
 ) -> Float[Array, " k_max"]:
@@ -773,13 +555,13 @@ def memory_curve(
     (2002).
 
     >>> import jax
-    >>> from rnngrad._esn import EchoStateCell, memory_curve
+    >>> from rnngrad.esn import EchoStateCell, memory_curve
     >>> cell = EchoStateCell(1, 20, key=jax.random.key(0))
     >>> memory_curve(cell, key=jax.random.key(1), k_max=40, train_length=500,
     ...              test_length=500).shape
     (40,)
     """
-    h_ref = zero_carry(cell)
+    h_ref = init_carry(cell)
     hidden = h_ref.shape[0]
     if getattr(cell, "input_size", 1) != 1:
         raise ValueError(
@@ -791,8 +573,7 @@ def memory_curve(
     test_length = check_positive_int("test_length", test_length)
     if washout is None:
         washout = max(k_max, 100)
-    if isinstance(washout, bool) or not isinstance(washout, (int, np.integer)):
-        raise TypeError(f"`washout` must be an int >= k_max = {k_max}, got {describe(washout)}.")
+    washout = check_int("washout", washout, minimum=None)
     if washout < k_max:
         raise ValueError(
             f"`washout` must be >= k_max = {k_max} (every target u_(t-k) must exist), "
@@ -820,7 +601,7 @@ def memory_curve(
 
 @eqx.filter_jit
 def _memory_curve(
-    cell: Any,
+    cell: Cell,
     key: PRNGKeyArray,
     ridge: Array,
     low: Array,
@@ -830,7 +611,7 @@ def _memory_curve(
     train_length: int,
     test_length: int,
 ) -> Array:
-    h_ref = zero_carry(cell)
+    h_ref = init_carry(cell)
     dtype = h_ref.dtype
     total = washout + train_length + test_length
     u = jax.random.uniform(key, (total, 1), dtype, minval=low, maxval=high)
@@ -848,13 +629,13 @@ def _memory_curve(
 
 
 def memory_capacity(
-    cell: Any,
+    cell: Cell,
     *,
-    key: PRNGKeyArray,
-    k_max: int | None = None,
-    train_length: int = 2000,
-    test_length: int = 1000,
-    washout: int | None = None,
+    key: Checked[PRNGKeyArray],
+    k_max: Checked[int | None] = None,
+    train_length: Checked[int] = 2000,
+    test_length: Checked[int] = 1000,
+    washout: Checked[int | None] = None,
     ridge: Any = 1e-8,
     input_range: tuple[float, float] = (-0.5, 0.5),
 ) -> Float[Array, ""]:
@@ -874,7 +655,7 @@ def memory_capacity(
     (2002).
 
     >>> import jax
-    >>> from rnngrad._esn import EchoStateCell, memory_capacity
+    >>> from rnngrad.esn import EchoStateCell, memory_capacity
     >>> cell = EchoStateCell(1, 20, key=jax.random.key(0))
     >>> mc = memory_capacity(cell, key=jax.random.key(1), train_length=500, test_length=500)
     >>> bool(0.0 < mc <= 20.0)
@@ -892,3 +673,107 @@ def memory_capacity(
             input_range=input_range,
         )
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Ridge selection on a validation split
+# ---------------------------------------------------------------------------------------
+
+
+class RidgeSelection(NamedTuple):
+    """The readout chosen by :func:`select_ridge`.
+
+    - `readout`: the readout at the chosen ridge (as :func:`ridge_readout` returns it).
+    - `ridge`: the chosen ridge, a float.
+    - `index`: its position in `ridges`.
+    - `scores`: (R,) the validation score of every ridge (lower is better; NaN for a
+      readout that gave a non-finite score).
+    """
+
+    readout: Array
+    ridge: float
+    index: int
+    scores: np.ndarray
+
+
+def select_ridge(
+    states: Float[Array, "T N"],
+    targets: Float[Array, "T ..."],
+    *,
+    ridges: Any,
+    validation: tuple[Any, Any] | None = None,
+    score: Callable[[Array], Any] | None = None,
+    bias: bool = True,
+) -> RidgeSelection:
+    """Fit a ridge readout for every ridge in `ridges`; keep the best on a validation split.
+
+    All R readouts are fitted in one ``vmap`` over the ridge (the Gram matrix is shared).
+    The score of a readout is its NRMSE on ``validation = (val_states, val_targets)``,
+    or ``score(readout)`` for any other criterion (e.g. a free-run error); the lowest
+    finite score wins, ties to the smaller ridge.
+
+    **Arguments:**
+
+    - `states`, `targets`: the training split, as :func:`ridge_readout`.
+    - `ridges`: (R,) candidate ridges, each >= 0.
+    - `validation`: ``(val_states, val_targets)``; or
+    - `score`: a function readout → scalar (lower is better), vmapped over the ridges.
+      Give exactly one of `validation` and `score`.
+    - `bias`: as :func:`ridge_readout`.
+
+    **Returns:** a :class:`RidgeSelection`.
+
+    **Raises:** ``ValueError`` for an empty or negative `ridges`, for both or neither
+    of `validation` and `score`, or when no ridge gives a finite score; otherwise as
+    :func:`ridge_readout` and :func:`readout_apply`.
+
+    Reference: Lukoševičius, "A practical guide to applying echo state networks" (2012),
+    Sec. 4.1 (the ridge is chosen on validation data).
+
+    >>> import jax.numpy as jnp
+    >>> from rnngrad.esn import select_ridge
+    >>> x = jnp.sin(jnp.arange(400.0) ** 1.5).reshape(100, 4)
+    >>> y = x @ jnp.arange(4.0)
+    >>> pick = select_ridge(x[:60], y[:60], ridges=[10.0, 1e-8], validation=(x[60:], y[60:]))
+    >>> pick.ridge, pick.index
+    (1e-08, 1)
+    """
+    ridge_grid = np.asarray(ridges, dtype=np.float64)
+    if ridge_grid.ndim != 1 or ridge_grid.size == 0:
+        raise ValueError(f"`ridges` must be a non-empty 1-D sequence, got {describe(ridges)}.")
+    if not np.all(np.isfinite(ridge_grid)) or np.any(ridge_grid < 0):
+        raise ValueError(f"`ridges` must all be finite and >= 0, got {ridge_grid.tolist()}.")
+    if (validation is None) == (score is None):
+        raise ValueError(
+            "give exactly one of `validation=(val_states, val_targets)` and `score=`, got "
+            f"validation={describe(validation)}, score={describe(score)}."
+        )
+    if validation is not None:
+        if not (isinstance(validation, tuple) and len(validation) == 2):
+            raise TypeError(
+                "`validation` must be a pair (val_states, val_targets), got "
+                f"{describe(validation)}."
+            )
+        val_states, val_targets = validation
+        val_states = check_float_array("val_states", val_states, ndims=(2,), what="of shape (T, N)")
+        val_targets = check_float_array(
+            "val_targets", val_targets, ndims=(1, 2), what="(T,) or (T, out)"
+        )
+
+        def score(readout: Array) -> Array:
+            return _nrmse(readout_apply(readout, val_states), val_targets)
+
+    first = ridge_readout(states, targets, ridge=float(ridge_grid[0]), bias=bias)
+    grid = jnp.asarray(ridge_grid, first.dtype)
+    readouts = jax.vmap(
+        lambda r: _ridge(states.astype(first.dtype), jnp.asarray(targets, first.dtype), r, bias)
+    )(grid)
+    scores = np.asarray(jax.vmap(score)(readouts), dtype=np.float64).reshape(len(ridge_grid))
+    scores = np.where(np.isfinite(scores), scores, np.nan)
+    if np.all(np.isnan(scores)):
+        raise ValueError(
+            f"no ridge in {ridge_grid.tolist()} gave a finite validation score; try larger "
+            "ridges or check the states for saturation."
+        )
+    index = int(np.nanargmin(scores))
+    return RidgeSelection(readouts[index], float(ridge_grid[index]), index, scores)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from ._checks import Checked
+
 
 def _default_mode() -> int:
     """0o666 minus the process umask: what a plain open() would have created."""
@@ -17,7 +19,7 @@ def _default_mode() -> int:
 
 
 def atomic_write(
-    path: str | os.PathLike, write: Callable[[IO[Any]], None], *, mode: str = "wb"
+    path: str | os.PathLike, write: Callable[[IO[Any]], None], *, mode: Checked[str] = "wb"
 ) -> Path:
     """Call ``write(f)`` on a temporary file next to `path`, fsync it, then rename it to `path`.
 

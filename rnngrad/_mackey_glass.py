@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._checks import check_positive_int, check_real_scalar, describe
+from ._checks import Checked, check_positive_int, check_real_scalar, describe
 
 __all__ = ["mackey_glass"]
 
@@ -19,16 +19,16 @@ _MIDPOINTS = ("linear", "hold")
 
 
 def mackey_glass(
-    n_samples: int,
+    n_samples: Checked[int],
     *,
-    tau: float = 17.0,
+    tau: Checked[float] = 17.0,
     a: Any = 0.2,
     b: Any = 0.1,
     n: Any = 10,
     x0: Any = 1.2,
-    dt: float = 1.0,
-    subsample: int = 1,
-    midpoint: str = "linear",
+    dt: Checked[float] = 1.0,
+    subsample: Checked[int] = 1,
+    midpoint: Checked[str] = "linear",
     dtype: Any = None,
 ) -> Float[Array, " n_samples"]:
     """A Mackey-Glass time series ``dx/dt = a x(t−τ) / (1 + x(t−τ)^n) − b x(t)``.

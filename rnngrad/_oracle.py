@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 Pullback = Callable[[int, np.ndarray], np.ndarray]
 
 
-def _unit(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _unit(g: np.ndarray) -> tuple[np.ndarray, np.ndarray | np.floating]:
     """`g` rescaled to unit norm along the last axis (zero rows stay zero), log10 norms."""
     norm = np.linalg.norm(g, axis=-1)
     with np.errstate(divide="ignore"):
@@ -71,7 +72,7 @@ def tanh_rnn(
     weight_ih: np.ndarray,
     bias: np.ndarray,
     xs: np.ndarray,
-    scales: np.ndarray,
+    scales: ArrayLike,
 ) -> tuple[np.ndarray, Pullback]:
     """States and pullback of ``h_t = tanh(s W_hh h_{t-1} + W_ih x_t + b)``, ``h_{-1} = 0``,
     for every recurrent scale s. **Returns:** states (T, S, H) and ``pullback(k, g)`` for

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ._checks import check_positive_int, describe
+from ._checks import Checked, check_positive_int, describe
 from ._io import atomic_write
 
 _FORMAT = "rnngrad.sweep"
@@ -222,7 +222,7 @@ def sweep(
     fn: Callable[..., Any],
     /,
     *,
-    chunk_size: int | None = None,
+    chunk_size: Checked[int | None] = None,
     devices: Sequence[jax.Device] | None = None,
     key: Any = None,
     progress: bool | None = None,

@@ -32,7 +32,15 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
-from ._checks import check_positive_int, describe
+from ._checks import (
+    Checked,
+    check_float_array,
+    check_float_dtype,
+    check_int,
+    check_key,
+    check_positive_int,
+    describe,
+)
 
 Criterion = Literal["pascanu", "hochreiter"]
 
@@ -64,42 +72,10 @@ class SequenceTarget(NamedTuple):
 # --------------------------------------------------------------------------- checks
 
 
-def _check_length(task: str, length: Any, minimum: int, why: str) -> int:
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
-        raise TypeError(
-            f"{task}: `length` (the number of time steps T) must be an int >= {minimum}, "
-            f"got {describe(length)}."
-        )
-    if length < minimum:
-        raise ValueError(f"{task}: `length` must be >= {minimum} ({why}), got {int(length)}.")
-    return int(length)
-
-
 def _check_choice(task: str, name: str, value: Any, choices: tuple[Any, ...]) -> Any:
     if isinstance(value, bool) or value not in choices:
         raise ValueError(f"{task}: `{name}` must be one of {list(choices)}, got {value!r}.")
     return value
-
-
-def _check_int_at_least(task: str, name: str, value: Any, minimum: int, why: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{task}: `{name}` must be an int >= {minimum}, got {describe(value)}.")
-    if value < minimum:
-        reason = f" ({why})" if why else ""
-        raise ValueError(f"{task}: `{name}` must be >= {minimum}{reason}, got {int(value)}.")
-    return int(value)
-
-
-def _check_dtype(task: str, dtype: Any) -> np.dtype:
-    if dtype is None:
-        return jnp.asarray(0.0).dtype
-    try:
-        resolved = jnp.dtype(dtype)
-    except TypeError as err:
-        raise TypeError(f"{task}: `dtype` must be a floating dtype, got {dtype!r}.") from err
-    if not jnp.issubdtype(resolved, jnp.floating):
-        raise TypeError(f"{task}: `dtype` must be a floating dtype, got {resolved}.")
-    return resolved
 
 
 def _check_value_range(task: str, value_range: Any) -> tuple[float, float]:
@@ -122,40 +98,6 @@ def _check_value_range(task: str, value_range: Any) -> tuple[float, float]:
             f"{task}: `value_range` must be finite with low < high, got {value_range!r}."
         )
     return low, high
-
-
-def _check_key(task: str, key: Any) -> None:
-    if not hasattr(key, "dtype") or not hasattr(key, "shape"):
-        raise TypeError(f"{task}.sample: `key` must be a jax.random key, got {describe(key)}.")
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(
-                f"{task}.sample: `key` must be ONE key of shape () (the sample is one "
-                f"example; use .batch or jax.vmap for batches), got {describe(key)}."
-            )
-    elif key.dtype == jnp.uint32:
-        if key.ndim != 1:
-            raise ValueError(
-                f"{task}.sample: `key` must be ONE raw key of shape (2,) (the sample is one "
-                f"example; use .batch or jax.vmap for batches), got {describe(key)}."
-            )
-    else:
-        raise TypeError(
-            f"{task}.sample: `key` must be a jax.random key (jax.random.key(seed)), "
-            f"got {describe(key)}."
-        )
-
-
-def _check_float_array(where: str, name: str, value: Any, shape: tuple[int, ...]) -> Array:
-    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
-        raise TypeError(
-            f"{where}: `{name}` must be an array of shape {shape}, got {describe(value)}."
-        )
-    if not jnp.issubdtype(value.dtype, jnp.floating):
-        raise TypeError(f"{where}: `{name}` must have a floating dtype, got {describe(value)}.")
-    if tuple(value.shape) != shape:
-        raise ValueError(f"{where}: `{name}` must have shape {shape}, got {describe(value)}.")
-    return value
 
 
 def _check_labels(where: str, labels: Any) -> Array:
@@ -210,7 +152,7 @@ class AbstractTask(eqx.Module):
     readout: eqx.AbstractClassVar[Literal["last", "every"]]
 
     @abc.abstractmethod
-    def sample(self, key: PRNGKeyArray) -> tuple[Float[Array, "T input"], PyTree]:
+    def sample(self, key: Checked[PRNGKeyArray]) -> tuple[Float[Array, "T input"], PyTree]:
         """One example ``(xs, y)`` from `key`; see the concrete task."""
 
     @property
@@ -220,7 +162,7 @@ class AbstractTask(eqx.Module):
             return (self.length, self.output_size)
         return (self.output_size,)
 
-    def batch(self, key: PRNGKeyArray, batch_size: int) -> tuple[Array, PyTree]:
+    def batch(self, key: Checked[PRNGKeyArray], batch_size: Checked[int]) -> tuple[Array, PyTree]:
         """`batch_size` independent examples: ``jax.vmap(self.sample)`` over split keys.
 
         **Arguments:** `key`: a ``jax.random`` key; `batch_size`: a positive int (static).
@@ -242,7 +184,7 @@ class AbstractTask(eqx.Module):
             raise type(err)(f"{type(self).__name__}.batch: {err}") from None
         return jax.vmap(self.sample)(jax.random.split(key, batch_size))
 
-    def loss(self, prediction: Float[Array, "..."], y: PyTree) -> Float[Array, ""]:
+    def loss(self, prediction: Checked[Float[Array, "..."]], y: PyTree) -> Float[Array, ""]:
         """The training loss of ONE example.
 
         - regression: the squared error summed over outputs, ``Σ (prediction - y)²``
@@ -258,7 +200,9 @@ class AbstractTask(eqx.Module):
         non-floating dtype.
         """
         where = f"{type(self).__name__}.loss"
-        prediction = _check_float_array(where, "prediction", prediction, self.prediction_shape)
+        prediction = check_float_array(
+            "prediction", prediction, where=where, shape=self.prediction_shape
+        )
         if self.kind == "regression":
             diff = prediction - jnp.asarray(y).astype(prediction.dtype)
             return jnp.sum(diff * diff)
@@ -270,7 +214,11 @@ class AbstractTask(eqx.Module):
         return jnp.sum(weights * per_step) / jnp.sum(weights)
 
     def is_correct(
-        self, prediction: Float[Array, "..."], y: PyTree, *, criterion: Criterion = "pascanu"
+        self,
+        prediction: Checked[Float[Array, "..."]],
+        y: PyTree,
+        *,
+        criterion: Checked[Criterion] = "pascanu",
     ) -> Bool[Array, ""]:
         """Whether ONE example is solved, by the criterion of the paper.
 
@@ -289,7 +237,9 @@ class AbstractTask(eqx.Module):
         """
         where = f"{type(self).__name__}.is_correct"
         _check_choice(where, "criterion", criterion, _CRITERIA)
-        prediction = _check_float_array(where, "prediction", prediction, self.prediction_shape)
+        prediction = check_float_array(
+            "prediction", prediction, where=where, shape=self.prediction_shape
+        )
         if self.kind == "regression":
             diff = prediction - jnp.asarray(y).astype(prediction.dtype)
             if criterion == "pascanu":
@@ -303,10 +253,10 @@ class AbstractTask(eqx.Module):
 
     def error_rate(
         self,
-        predictions: Float[Array, "batch ..."],
+        predictions: Checked[Float[Array, "batch ..."]],
         ys: PyTree,
         *,
-        criterion: Criterion = "pascanu",
+        criterion: Checked[Criterion] = "pascanu",
     ) -> Float[Array, ""]:
         """The fraction of examples in a batch that :meth:`is_correct` rejects.
 
@@ -331,16 +281,18 @@ class AbstractTask(eqx.Module):
                 f"{where}: `predictions` has batch size {size} but `ys` has "
                 f"{_leading_size(where, 'ys', ys)}."
             )
-        _check_float_array(where, "predictions", predictions, (size, *self.prediction_shape))
+        check_float_array(
+            "predictions", predictions, where=where, shape=(size, *self.prediction_shape)
+        )
         correct = jax.vmap(lambda p, y: self.is_correct(p, y, criterion=criterion))(predictions, ys)
         return jnp.mean((~correct).astype(predictions.dtype))
 
     def solved(
         self,
-        predictions: Float[Array, "batch ..."],
+        predictions: Checked[Float[Array, "batch ..."]],
         ys: PyTree,
         *,
-        criterion: Criterion = "pascanu",
+        criterion: Checked[Criterion] = "pascanu",
     ) -> Bool[Array, ""]:
         """Whether the task counts as solved on a test batch.
 
@@ -433,16 +385,18 @@ class AddingTask(AbstractTask):
 
     def __init__(
         self,
-        length: int,
+        length: Checked[int],
         *,
-        variant: Literal["sum", "mean"] = "sum",
-        value_range: tuple[float, float] = (0.0, 1.0),
+        variant: Checked[Literal["sum", "mean"]] = "sum",
+        value_range: Checked[tuple[float, float]] = (0.0, 1.0),
         dtype: Any = None,
     ):
-        self.length = _check_length("AddingTask", length, 10, _marker_min_length("adding"))
+        self.length = check_int(
+            "length", length, where="AddingTask", minimum=10, why=_marker_min_length("adding")
+        )
         self.variant = _check_choice("AddingTask", "variant", variant, ("sum", "mean"))
         self.value_range = _check_value_range("AddingTask", value_range)
-        self.dtype = _check_dtype("AddingTask", dtype)
+        self.dtype = check_float_dtype("dtype", dtype, where="AddingTask")
 
     @property
     def input_size(self) -> int:
@@ -466,7 +420,7 @@ class AddingTask(AbstractTask):
         var_sum = 2 * var_value  # a, b independent
         return var_sum if self.variant == "sum" else var_sum / 4
 
-    def sample(self, key: PRNGKeyArray) -> tuple[Float[Array, "T 2"], Float[Array, " 1"]]:
+    def sample(self, key: Checked[PRNGKeyArray]) -> tuple[Float[Array, "T 2"], Float[Array, " 1"]]:
         """One example.
 
         **Arguments:** `key`: ONE ``jax.random`` key.
@@ -475,7 +429,7 @@ class AddingTask(AbstractTask):
 
         **Raises:** ``TypeError``/``ValueError`` if `key` is not one key.
         """
-        _check_key("AddingTask", key)
+        check_key("key", key, where="AddingTask.sample")
         low, high = self.value_range
         xs, a, b = _marked_pair(key, self.length, low, high, self.dtype)
         y = a + b if self.variant == "sum" else (a + b) / 2
@@ -518,13 +472,21 @@ class MultiplicationTask(AbstractTask):
         return "multiplication"
 
     def __init__(
-        self, length: int, *, value_range: tuple[float, float] = (0.0, 1.0), dtype: Any = None
+        self,
+        length: Checked[int],
+        *,
+        value_range: Checked[tuple[float, float]] = (0.0, 1.0),
+        dtype: Any = None,
     ):
-        self.length = _check_length(
-            "MultiplicationTask", length, 10, _marker_min_length("multiplication")
+        self.length = check_int(
+            "length",
+            length,
+            where="MultiplicationTask",
+            minimum=10,
+            why=_marker_min_length("multiplication"),
         )
         self.value_range = _check_value_range("MultiplicationTask", value_range)
-        self.dtype = _check_dtype("MultiplicationTask", dtype)
+        self.dtype = check_float_dtype("dtype", dtype, where="MultiplicationTask")
 
     @property
     def input_size(self) -> int:
@@ -551,9 +513,9 @@ class MultiplicationTask(AbstractTask):
         mean, second = self._moments()
         return second**2 - mean**4
 
-    def sample(self, key: PRNGKeyArray) -> tuple[Float[Array, "T 2"], Float[Array, " 1"]]:
+    def sample(self, key: Checked[PRNGKeyArray]) -> tuple[Float[Array, "T 2"], Float[Array, " 1"]]:
         """One example: ``xs`` (T, 2), ``y`` (1,) = a·b. See :meth:`AddingTask.sample`."""
-        _check_key("MultiplicationTask", key)
+        check_key("key", key, where="MultiplicationTask.sample")
         low, high = self.value_range
         xs, a, b = _marked_pair(key, self.length, low, high, self.dtype)
         return xs, (a * b)[None]
@@ -613,17 +575,18 @@ class TemporalOrderTask(AbstractTask):
     readout: ClassVar[Literal["last"]] = "last"
     symbol_names: ClassVar[tuple[str, ...]] = ("X", "Y", "a", "b", "c", "d")
 
-    def __init__(self, length: int, *, bits: int = 2, dtype: Any = None):
+    def __init__(self, length: Checked[int], *, bits: Checked[int] = 2, dtype: Any = None):
         if isinstance(bits, bool) or bits not in (2, 3):
             raise ValueError(f"TemporalOrderTask: `bits` must be 2 or 3, got {bits!r}.")
         self.bits = int(bits)
-        self.length = _check_length(
-            "TemporalOrderTask",
+        self.length = check_int(
+            "length",
             length,
-            10,
-            "the relevant-symbol windows have width floor(T/10), which needs T >= 10",
+            where="TemporalOrderTask",
+            minimum=10,
+            why="the relevant-symbol windows have width floor(T/10), which needs T >= 10",
         )
-        self.dtype = _check_dtype("TemporalOrderTask", dtype)
+        self.dtype = check_float_dtype("dtype", dtype, where="TemporalOrderTask")
 
     @property
     def name(self) -> str:
@@ -657,7 +620,7 @@ class TemporalOrderTask(AbstractTask):
         """log(number of classes): the classes are uniform."""
         return math.log(self.output_size)
 
-    def sample(self, key: PRNGKeyArray) -> tuple[Float[Array, "T 6"], Int[Array, ""]]:
+    def sample(self, key: Checked[PRNGKeyArray]) -> tuple[Float[Array, "T 6"], Int[Array, ""]]:
         """One example.
 
         **Arguments:** `key`: ONE ``jax.random`` key.
@@ -667,7 +630,7 @@ class TemporalOrderTask(AbstractTask):
 
         **Raises:** ``TypeError``/``ValueError`` if `key` is not one key.
         """
-        _check_key("TemporalOrderTask", key)
+        check_key("key", key, where="TemporalOrderTask.sample")
         k_symbols, k_positions, k_values = jax.random.split(key, 3)
         starts = jnp.asarray([s for s, _ in self.windows], jnp.int32)
         width = self.length // 10
@@ -745,30 +708,37 @@ class CopyTask(AbstractTask):
 
     def __init__(
         self,
-        length: int,
+        length: Checked[int],
         *,
-        pattern_length: int = 10,
-        n_symbols: int = 8,
-        loss_steps: Literal["output", "all"] = "output",
+        pattern_length: Checked[int] = 10,
+        n_symbols: Checked[int] = 8,
+        loss_steps: Checked[Literal["output", "all"]] = "output",
         dtype: Any = None,
     ):
-        self.pattern_length = _check_int_at_least("CopyTask", "pattern_length", pattern_length, 1)
-        self.n_symbols = _check_int_at_least(
-            "CopyTask", "n_symbols", n_symbols, 2, "with one symbol there is nothing to remember"
+        self.pattern_length = check_int(
+            "pattern_length", pattern_length, where="CopyTask", minimum=1
+        )
+        self.n_symbols = check_int(
+            "n_symbols",
+            n_symbols,
+            where="CopyTask",
+            minimum=2,
+            why="with one symbol there is nothing to remember",
         )
         k = self.pattern_length
-        self.length = _check_length(
-            "CopyTask",
+        self.length = check_int(
+            "length",
             length,
-            2 * k + 1,
-            f"2 * pattern_length + 1 = {2 * k + 1}: the pattern, the delimiter and the "
+            where="CopyTask",
+            minimum=2 * k + 1,
+            why=f"2 * pattern_length + 1 = {2 * k + 1}: the pattern, the delimiter and the "
             f"{k} output steps, with delay = T - {2 * k + 1} >= 0 blanks",
         )
         self.loss_steps = _check_choice("CopyTask", "loss_steps", loss_steps, ("output", "all"))
-        self.dtype = _check_dtype("CopyTask", dtype)
+        self.dtype = check_float_dtype("dtype", dtype, where="CopyTask")
 
     @classmethod
-    def from_delay(cls, delay: int, **options: Any) -> CopyTask:
+    def from_delay(cls, delay: Checked[int], **options: Any) -> CopyTask:
         """The copy task with `delay` blank steps between the pattern and the delimiter.
 
         ``T = delay + 2 * pattern_length + 1``; `options` as for :class:`CopyTask`.
@@ -776,9 +746,9 @@ class CopyTask(AbstractTask):
         **Raises:** ``TypeError``/``ValueError`` for a `delay` that is not an int >= 0,
         and as :class:`CopyTask`.
         """
-        delay = _check_int_at_least("CopyTask.from_delay", "delay", delay, 0)
+        delay = check_int("delay", delay, minimum=0, where="CopyTask.from_delay")
         k = options.get("pattern_length", 10)
-        k = _check_int_at_least("CopyTask.from_delay", "pattern_length", k, 1)
+        k = check_int("pattern_length", k, minimum=1, where="CopyTask.from_delay")
         return cls(delay + 2 * k + 1, **options)
 
     @property
@@ -812,7 +782,7 @@ class CopyTask(AbstractTask):
             return per_output_step
         return self.pattern_length * per_output_step / self.length
 
-    def sample(self, key: PRNGKeyArray) -> tuple[Float[Array, "T input"], SequenceTarget]:
+    def sample(self, key: Checked[PRNGKeyArray]) -> tuple[Float[Array, "T input"], SequenceTarget]:
         """One example.
 
         **Arguments:** `key`: ONE ``jax.random`` key.
@@ -822,7 +792,7 @@ class CopyTask(AbstractTask):
 
         **Raises:** ``TypeError``/``ValueError`` if `key` is not one key.
         """
-        _check_key("CopyTask", key)
+        check_key("key", key, where="CopyTask.sample")
         t, k = self.length, self.pattern_length
         pattern = jax.random.randint(key, (k,), 0, self.n_symbols, jnp.int32)
         inputs = jnp.full((t,), self.blank, jnp.int32)
@@ -850,7 +820,7 @@ _TASKS: dict[str, tuple[type[AbstractTask], dict[str, Any]]] = {
 TASK_NAMES: tuple[str, ...] = tuple(_TASKS)
 
 
-def make_task(name: str, length: int, **options: Any) -> AbstractTask:
+def make_task(name: Checked[str], length: Checked[int], **options: Any) -> AbstractTask:
     """Build a task by name.
 
     **Arguments:**
@@ -890,7 +860,9 @@ def make_task(name: str, length: int, **options: Any) -> AbstractTask:
     return cls(length, **fixed, **options)
 
 
-def batch(task: AbstractTask, key: PRNGKeyArray, batch_size: int) -> tuple[Array, PyTree]:
+def batch(
+    task: AbstractTask, key: Checked[PRNGKeyArray], batch_size: Checked[int]
+) -> tuple[Array, PyTree]:
     """`batch_size` examples of `task`: ``task.batch(key, batch_size)``.
 
     **Arguments:** `task`: a task; `key`: a ``jax.random`` key; `batch_size`: a positive

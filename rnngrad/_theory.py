@@ -2,63 +2,67 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from ._cells import RecurrentScaled, VanillaCell, nonlinearity_gain, recurrent_weight
-from ._checks import check_real_scalar
+from ._checks import Checked, check_real_scalar
+from .cells import Cell, gain, recurrent_weight
 
 
-def _gamma(cell: Any, gamma: float | None) -> float:
+def _gamma(cell: Cell, gamma: float | None) -> float:
     if gamma is not None:
         check_real_scalar("gamma", gamma, nonnegative=True)
         return float(gamma)
-    return nonlinearity_gain(cell)
+    try:
+        return gain(cell)
+    except TypeError as err:
+        raise TypeError(
+            f"{err} Pascanu's rate is for a vanilla cell, whose Jacobian is diag(φ') W_rec: "
+            "pass gamma= (sup |φ'|), or for gated cells use rg.jacobian_spectral_norms on a "
+            "trajectory."
+        ) from None
 
 
-def pascanu_rate(cell: Any, *, gamma: float | None = None) -> Float[Array, ""]:
+def pascanu_rate(cell: Cell, *, gamma: Checked[float | None] = None) -> Float[Array, ""]:
     """``‖W_rec‖₂ · γ``: the per-step factor of Pascanu et al.'s bound.
 
     Since ``‖J_j‖ ≤ ‖diag φ'(a_j)‖ ‖W_rec‖ ≤ γ ‖W_rec‖₂`` with γ = sup |φ'| (1 for tanh,
     ReLU and the identity), every factor of the BPTT product shrinks a gradient by at most
     this rate. ``rate < 1`` is *sufficient* for vanishing gradients.
 
-    **Arguments:** `cell`: a :class:`rnngrad.VanillaCell` (scaled or not); `gamma`:
-    override sup |φ'| (needed for a callable nonlinearity).
+    **Arguments:** `cell`: any cell with the optional ``recurrent_weight`` and ``gain``
+    of the protocol (:class:`rnngrad.VanillaCell`, scaled or not); `gamma`: override
+    sup |φ'| (needed for a callable nonlinearity or a cell without ``gain``).
 
     **Returns:** a scalar.
+
+    **Raises:** ``TypeError`` for a cell without ``recurrent_weight`` or (with `gamma`
+    unset) ``gain``, naming the method; for gated cells, whose Jacobian is not
+    ``diag(φ') W_rec``, use :func:`rnngrad.jacobian_spectral_norms` on a trajectory.
 
     Reference: R. Pascanu, T. Mikolov & Y. Bengio, "On the difficulty of training
     recurrent neural networks", ICML 2013, section 2.1.
 
     >>> import jax, rnngrad as rg
     >>> cell = rg.VanillaCell(1, 4, weight_hh_init=rg.init.orthogonal(0.5), key=jax.random.key(0))
-    >>> round(float(rg.pascanu_rate(cell)), 6)
+    >>> round(float(rg.theory.pascanu_rate(cell)), 6)
     0.5
     """
-    inner = cell.cell if isinstance(cell, RecurrentScaled) else cell
-    if not isinstance(inner, VanillaCell):
-        raise TypeError(
-            f"pascanu_rate applies to the vanilla cell, got {type(cell).__name__}; for gated "
-            "cells use rg.jacobian_spectral_norms on a trajectory."
-        )
     weight = recurrent_weight(cell)
     return jnp.linalg.norm(weight, ord=2) * jnp.asarray(_gamma(cell, gamma), weight.dtype)
 
 
-def vanishing_guaranteed(cell: Any, *, gamma: float | None = None) -> Bool[Array, ""]:
+def vanishing_guaranteed(cell: Cell, *, gamma: Checked[float | None] = None) -> Bool[Array, ""]:
     """Pascanu et al.'s sufficient condition for vanishing gradients: ``‖W_rec‖₂ γ < 1``."""
     return pascanu_rate(cell, gamma=gamma) < 1.0
 
 
 def pascanu_bound(
-    cell: Any,
+    cell: Cell,
     lags: ArrayLike,
     *,
     grad_norm: ArrayLike = 1.0,
-    gamma: float | None = None,
+    gamma: Checked[float | None] = None,
     log10: bool = False,
 ) -> Float[Array, "..."]:
     """Upper bound ``(‖W_rec‖₂ γ)^{t−k} · ‖∂L_t/∂s_t‖`` on ``‖∂L_t/∂s_k‖``.
@@ -70,7 +74,7 @@ def pascanu_bound(
 
     >>> import jax, jax.numpy as jnp, rnngrad as rg
     >>> cell = rg.VanillaCell(1, 4, weight_hh_init=rg.init.orthogonal(0.5), key=jax.random.key(0))
-    >>> [round(float(v), 6) for v in rg.pascanu_bound(cell, jnp.arange(3.0))]
+    >>> [round(float(v), 6) for v in rg.theory.pascanu_bound(cell, jnp.arange(3.0))]
     [1.0, 0.5, 0.25]
     """
     rate = pascanu_rate(cell, gamma=gamma)

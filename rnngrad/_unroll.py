@@ -2,64 +2,67 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
-import jax.numpy as jnp
 from jaxtyping import Array, PyTree
 
-from ._cells import RecurrentScaled, zero_carry
 from ._checks import check_same_structure, check_time_axis, describe
+from .cells import Cell, check_cell, init_carry
 
 
-def check_cell_call(cell: Any, xs: PyTree, carry0: PyTree) -> int:
+def check_cell_call(cell: Cell, xs: PyTree, carry0: PyTree) -> int:
     """Validate ``cell``, ``xs`` and ``carry0`` at trace time; return T.
 
-    ``xs`` must have a leading time axis with T >= 1; for cells with an ``input_size``,
-    each step's input must be (input_size,). ``carry0`` must match the structure, shapes
-    and dtypes of what the cell returns.
+    ``cell`` must follow the protocol (``__call__`` and ``init_carry``); ``xs`` must have
+    a leading time axis with T >= 1; for cells with an ``input_size``, each step's input
+    must be (input_size,). ``carry0`` must match ``cell.init_carry()`` and what the cell
+    returns, in structure, shapes and dtypes.
     """
-    if not callable(cell):
-        raise TypeError(f"`cell` must be a callable pytree cell(x, carry), got {describe(cell)}.")
+    check_cell(cell)
+    if isinstance(xs, (list, tuple)) and xs and not hasattr(xs[0], "shape"):
+        raise TypeError(
+            f"`xs` must be an array (T, input_size), got {describe(xs)}: use jnp.asarray(xs)."
+        )
     length = check_time_axis("xs", xs)
-    inner = cell.cell if isinstance(cell, RecurrentScaled) else cell
-    input_size = getattr(inner, "input_size", None)
-    if isinstance(input_size, int) and isinstance(xs, (jax.Array, jnp.ndarray)):
+    input_size = getattr(cell, "input_size", None)
+    if isinstance(input_size, int) and isinstance(xs, jax.Array):
         if xs.ndim != 2 or xs.shape[1] != input_size:
             raise ValueError(
-                f"`xs` must have shape (T, {input_size}) for this {type(inner).__name__} "
+                f"`xs` must have shape (T, {input_size}) for this {type(cell).__name__} "
                 f"(a time axis, then the input; vmap for batches), got {describe(xs)}."
             )
-    if getattr(inner, "hidden_size", None) is not None and hasattr(inner, "weight_hh"):
-        expected = zero_carry(cell)
-        check_same_structure("carry0", carry0, expected, f"the carry of {type(inner).__name__}")
+    expected = jax.eval_shape(lambda: init_carry(cell))
+    name = type(cell).__name__
+    check_same_structure(
+        "carry0", carry0, expected, f"{name}.init_carry() (start from rg.init_carry(cell))"
+    )
     x0 = jax.tree_util.tree_map(lambda x: x[0], xs)
     out = jax.eval_shape(lambda x, s: cell(x, s), x0, carry0)
-    check_same_structure("carry0", carry0, out, f"what {type(inner).__name__} returns")
+    check_same_structure("carry0", carry0, out, f"what {name} returns")
     return length
 
 
-def unroll(cell: Any, xs: PyTree, carry0: PyTree, *, checkpoint: bool = False) -> PyTree:
+def unroll(cell: Cell, xs: PyTree, carry0: PyTree, *, checkpoint: bool = False) -> PyTree:
     """Run ``carry_t = cell(xs[t], carry_{t-1})`` for t = 0..T-1 with ``lax.scan``.
 
     **Arguments:**
 
-    - `cell`: any callable pytree ``cell(x, carry) -> carry`` handling one example
-      (rnngrad's cells, ``eqx.nn.GRUCell``, ``eqx.nn.LSTMCell`` as they are).
+    - `cell`: a cell following the protocol (``rg.AbstractCell``; equinox's
+      ``GRUCell``/``LSTMCell`` as they are), handling one example.
     - `xs`: inputs with a leading time axis, (T, input_size).
-    - `carry0`: the initial carry (the state before step 0), e.g. ``rg.zero_carry(cell)``.
+    - `carry0`: the initial carry (the state before step 0), e.g. ``rg.init_carry(cell)``.
     - `checkpoint`: rematerialise each step in the backward pass (``jax.checkpoint``),
       trading compute for memory on long sequences.
 
     **Returns:** every carry stacked on a leading time axis: (T, H) for a vanilla cell,
     a tuple of two (T, H) arrays for an LSTM. ``carry0`` is not included.
 
-    **Raises:** ``ValueError`` for ``xs`` without a time axis, T = 0, a wrong input size,
-    or a ``carry0`` that does not match the cell's carry.
+    **Raises:** ``TypeError`` for a cell without ``__call__``/``init_carry``;
+    ``ValueError`` for ``xs`` without a time axis, T = 0, a wrong input size, or a
+    ``carry0`` that does not match the cell's carry.
 
     >>> import jax, jax.numpy as jnp, rnngrad as rg
     >>> cell = rg.VanillaCell(2, 3, key=jax.random.key(0))
-    >>> rg.unroll(cell, jnp.ones((10, 2)), jnp.zeros(3)).shape
+    >>> rg.unroll(cell, jnp.ones((10, 2)), rg.init_carry(cell)).shape
     (10, 3)
     """
     check_cell_call(cell, xs, carry0)
@@ -74,7 +77,7 @@ def unroll(cell: Any, xs: PyTree, carry0: PyTree, *, checkpoint: bool = False) -
     return carries
 
 
-def final_carry(cell: Any, xs: PyTree, carry0: PyTree, *, checkpoint: bool = False) -> PyTree:
+def final_carry(cell: Cell, xs: PyTree, carry0: PyTree, *, checkpoint: bool = False) -> PyTree:
     """The last carry of :func:`unroll` without stacking the others (O(1) memory in T)."""
     check_cell_call(cell, xs, carry0)
 

@@ -33,7 +33,7 @@ def make_cell(kind, scale=1.3):
 
 
 def carry0_of(cell):
-    return jax.tree_util.tree_map(lambda z: z + 0.05, rg.zero_carry(cell))
+    return jax.tree_util.tree_map(lambda z: z + 0.05, rg.init_carry(cell))
 
 
 def python_loop_norms(cell, xs, carry0, ys):
@@ -275,7 +275,7 @@ def _bound_gap(weight, xs):
     res = rg.timestep_contributions(cell, xs, jnp.zeros(5), mse, jnp.ones((RATE_T, 5)), blocks=1)
     diag = jnp.diagonal(res.log_norms)
     lags = jnp.arange(RATE_T)[:, None] - jnp.arange(RATE_T)[None, :]
-    bound = rg.pascanu_bound(cell, lags, grad_norm=10.0 ** diag[:, None], log10=True)
+    bound = rg.theory.pascanu_bound(cell, lags, grad_norm=10.0 ** diag[:, None], log10=True)
     lower = jnp.tril(jnp.ones((RATE_T, RATE_T), bool))
     return jnp.max(jnp.where(lower, res.log_norms - bound, -jnp.inf))
 
@@ -291,14 +291,14 @@ def test_pascanu_bound_holds(seed, scale):
 
 def test_pascanu_rate_and_condition():
     cell = rg.VanillaCell(1, 6, weight_hh_init=rg.init.orthogonal(0.9), key=jax.random.key(0))
-    np.testing.assert_allclose(rg.pascanu_rate(cell), 0.9, rtol=1e-12)
-    assert bool(rg.vanishing_guaranteed(cell))
-    assert not bool(rg.vanishing_guaranteed(rg.scale_recurrent(cell, 1.2)))
-    np.testing.assert_allclose(rg.pascanu_rate(cell, gamma=0.25), 0.225, rtol=1e-12)
+    np.testing.assert_allclose(rg.theory.pascanu_rate(cell), 0.9, rtol=1e-12)
+    assert bool(rg.theory.vanishing_guaranteed(cell))
+    assert not bool(rg.theory.vanishing_guaranteed(rg.scale_recurrent(cell, 1.2)))
+    np.testing.assert_allclose(rg.theory.pascanu_rate(cell, gamma=0.25), 0.225, rtol=1e-12)
     with pytest.raises(TypeError, match="callable nonlinearity"):
-        rg.pascanu_rate(rg.VanillaCell(1, 2, nonlinearity=jnp.sin, key=jax.random.key(0)))
+        rg.theory.pascanu_rate(rg.VanillaCell(1, 2, nonlinearity=jnp.sin, key=jax.random.key(0)))
     with pytest.raises(TypeError, match="vanilla cell"):
-        rg.pascanu_rate(eqx.nn.GRUCell(1, 2, key=jax.random.key(0)))
+        rg.theory.pascanu_rate(eqx.nn.GRUCell(1, 2, key=jax.random.key(0)))
 
 
 def test_lyapunov_of_linear_rnn_is_log_abs_eigenvalues():

@@ -9,21 +9,21 @@ import numpy as np
 import pytest
 
 import rnngrad as rg
-from rnngrad._esn import (
+from rnngrad.cells._echo_state import _draw_reservoir
+from rnngrad.esn import (
     EchoStateCell,
-    _draw_reservoir,
     echo_state_property,
     effective_spectral_radius,
-    esn_generate,
-    esn_predict,
-    esn_states,
+    generate as esn_generate,
     memory_capacity,
     memory_curve,
     nrmse,
+    predict as esn_predict,
     readout_apply,
     ridge_readout,
+    states as esn_states,
 )
-from rnngrad._mackey_glass import mackey_glass
+from rnngrad.tasks import mackey_glass
 
 RNG = np.random.default_rng  # test data from NumPy: the keys under test are the model's
 

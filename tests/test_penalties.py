@@ -14,7 +14,7 @@ import optax
 import pytest
 
 import rnngrad as rg
-from rnngrad._penalties import floss, flossing_penalty, pascanu_omega
+from rnngrad._train._penalties import floss, flossing_penalty, pascanu_omega
 
 T, H, IN = 6, 3, 2
 XS = jax.random.normal(jax.random.key(20), (T, IN))
@@ -183,7 +183,7 @@ def test_omega_gated_cells_against_state_jacobians(kind):
     # Reference: λ by an explicit loop over rg.state_jacobians on the flattened carry.
     make = eqx.nn.GRUCell if kind == "gru" else eqx.nn.LSTMCell
     cell = make(IN, H, key=jax.random.key(7))
-    carry0 = jax.tree_util.tree_map(lambda z: z + 0.1, rg.zero_carry(cell))
+    carry0 = jax.tree_util.tree_map(lambda z: z + 0.1, rg.init_carry(cell))
     jacs = np.asarray(rg.state_jacobians(cell, XS, carry0))
     carries = rg.unroll(cell, XS, carry0)
     flat = np.asarray(jax.vmap(lambda c: jax.flatten_util.ravel_pytree(c)[0])(carries))
@@ -366,7 +366,7 @@ def test_floss_gru_filter_spec_runs_and_is_finite():
     spec = jax.tree_util.tree_map(lambda _: False, cell)
     spec = eqx.tree_at(lambda c: c.weight_hh, spec, True)
     new, hist = floss(
-        cell, XS, rg.zero_carry(cell), n=2, steps=3, optimizer=optax.sgd(1e-1), filter_spec=spec
+        cell, XS, rg.init_carry(cell), n=2, steps=3, optimizer=optax.sgd(1e-1), filter_spec=spec
     )
     assert isinstance(new, eqx.nn.GRUCell)
     assert hist.shape == (4, 2) and bool(jnp.all(jnp.isfinite(hist)))

@@ -168,8 +168,8 @@ def test_recipe_works_with_every_tool(name):
     k_x, k_y = jax.random.split(jax.random.key(1))
     # Small inputs and a start at 1: the IRNN's ReLU units all stay active.
     xs = 0.1 * jax.random.normal(k_x, (T, IN))
-    carry0 = jax.tree_util.tree_map(jnp.ones_like, rg.zero_carry(cell))
-    size = rg.state_size(carry0)
+    carry0 = jax.tree_util.tree_map(jnp.ones_like, rg.init_carry(cell))
+    size = rg.state_size(cell)
     assert size == (2 * H if "lstm" in name else H)
     ys = jax.random.normal(k_y, (T, size))
 

@@ -184,7 +184,7 @@ def test_truncation_with_k2_equal_T_is_full_bptt():
         return jnp.sum((h - y) ** 2)
 
     a = eqx.filter_grad(lambda c: rg.truncated_loss(c, xs, jnp.zeros(3), step_loss, ys, k1=1, k2=6))
-    b = eqx.filter_grad(lambda c: rg.full_loss(c, xs, jnp.zeros(3), step_loss, ys))
+    b = eqx.filter_grad(lambda c: rg.BPTT().loss(c, xs, jnp.zeros(3), step_loss, ys))
     np.testing.assert_allclose(a(cell).weight_hh, b(cell).weight_hh, rtol=1e-12)
 
 
@@ -261,10 +261,22 @@ def test_bad_training_input():
     kw = dict(optimizer=optax.sgd(0.1), steps=2, batch_size=2, key=jax.random.key(0))
     with pytest.raises(ValueError, match="`batch_size` must be a positive int, got 0"):
         rg.train(make, SMALL, **{**kw, "batch_size": 0})
-    with pytest.raises(ValueError, match="`tbptt` k2 must be <= T = 10, got 11"):
-        rg.train(make, SMALL, tbptt=(1, 11), **kw)
-    with pytest.raises(ValueError, match="`tbptt k2` must be a positive int, got 0"):
-        rg.train(make, SMALL, tbptt=(1, 0), **kw)
+    with pytest.raises(ValueError, match="`k2` must be <= T = 10 .*got 11"):
+        rg.train(make, SMALL, objective=rg.TruncatedBPTT(1, 11), **kw)
+    with pytest.raises(ValueError, match="`k2` must be a positive int, got 0"):
+        rg.TruncatedBPTT(1, 0)
+    with pytest.raises(ValueError, match="`k1` must be <= k2 = 2"):
+        rg.TruncatedBPTT(3, 2)
+    with pytest.raises(TypeError, match=r"`tbptt=` was replaced by `objective=rg.TruncatedBPTT"):
+        rg.train(make, SMALL, tbptt=(1, 5), **kw)
+    with pytest.raises(TypeError, match=r"`omega=` was replaced by `penalties=\(rg.Omega"):
+        rg.train(make, SMALL, omega=1.0, **kw)
+    with pytest.raises(TypeError, match="`objective` must be an rnngrad objective"):
+        rg.train(make, SMALL, objective=(1, 5), **kw)
+    with pytest.raises(TypeError, match="`penalties` must be a tuple of rnngrad penalties"):
+        rg.train(make, SMALL, penalties=(2.0,), **kw)
+    with pytest.raises(ValueError, match="`strength` must be >= 0"):
+        rg.Omega(-1.0)
     with pytest.raises(TypeError, match="optax GradientTransformation"):
         rg.train(make, SMALL, **{**kw, "optimizer": "adam"})
     with pytest.raises(TypeError, match="rnngrad task"):
@@ -301,22 +313,42 @@ def test_training_with_omega_and_flossing_penalties():
     )
     make = lambda k: vanilla(k, hidden=4, scale=1.5)  # noqa: E731
     plain = rg.train(make, SMALL, **kwargs)
-    penalised = rg.train(make, SMALL, omega=2.0, flossing=1.0, flossing_n=1, **kwargs)
+    penalties = (rg.Omega(2.0), rg.Flossing(1.0, n=1))
+    penalised = rg.train(make, SMALL, penalties=penalties, **kwargs)
     assert np.all(np.isfinite(np.asarray(penalised.losses)))
     # Same data, same init: the first loss differs exactly by the penalties' values.
-    k_cell, k_read, k_data, _ = jax.random.split(jax.random.fold_in(jax.random.key(4), 0), 4)
-    model = rg.RNNModel(rg.fold_recurrent_scale(make(k_cell)), 1, key=k_read)
-    xs, ys = SMALL.batch(jax.random.fold_in(k_data, 0), 2)
-    carry0 = rg.zero_carry(model.cell)
-    step_loss = rg.make_step_loss(SMALL, model.readout)
+    keys = rg.train_keys(jax.random.key(4), 0)
+    model = rg.RNNModel(rg.fold_recurrent_scale(make(keys.cell)), 1, key=keys.readout)
+    assert eqx.tree_equal(model, penalised.seed_model(0, initial=True))
+    xs, ys = SMALL.batch(jax.random.fold_in(keys.data, 0), 2)
+    carry0 = rg.init_carry(model.cell)
+    last = SMALL.length - 1
+
+    def step_loss(carry, target):  # the final-step task loss, written out by hand
+        t, y = target
+        value = SMALL.loss(model.readout(carry), y)
+        return jnp.where(t == last, value, 0.0)
+
+    def targets(y):
+        return jnp.arange(SMALL.length), jnp.broadcast_to(y, (SMALL.length, *y.shape))
+
     omega = jnp.mean(
-        jax.vmap(
-            lambda x, y: rg.pascanu_omega(
-                model.cell, x, carry0, step_loss, rg.step_targets(SMALL, y)
-            )
-        )(xs, ys)
+        jax.vmap(lambda x, y: rg.pascanu_omega(model.cell, x, carry0, step_loss, targets(y)))(
+            xs, ys
+        )
     )
     floss = rg.flossing_penalty(model.cell, xs[0], carry0, n=1, target=0.0)
     np.testing.assert_allclose(
         penalised.losses[0, 0] - plain.losses[0, 0], 2.0 * omega + floss, rtol=1e-9
     )
+
+
+def test_checkpoint_of_an_older_format_gets_a_clear_error(tmp_path):
+    # A folder written by rnngrad 0.1: run.json without a format field (flags, no modules).
+    (tmp_path / "run.json").write_text('{"task": "AddingTask(10)", "tbptt": null, "omega": 0.0}')
+    with pytest.raises(ValueError, match="older format.*Use a new folder"):
+        rg.train(
+            lambda k: rg.VanillaCell(2, 3, key=k), SMALL, optimizer=optax.sgd(1e-2), steps=2,
+            batch_size=2, key=jax.random.key(0), test_size=4, progress=False,
+            checkpoint_dir=tmp_path,
+        )  # fmt: skip

@@ -15,6 +15,7 @@ long-run growth rates of products of the J_k) to sit at a target, usually 0.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PyTree
 
-from ._anatomy import (
+from .._anatomy import (
     _check_step_loss,
     _Flat,
     _flatten_problem,
@@ -32,9 +33,16 @@ from ._anatomy import (
     _safe_normalise,
     _step_loss_grads,
 )
-from ._cells import fold_recurrent_scale
-from ._checks import check_positive_int, check_real_scalar, check_time_axis, describe
-from ._lyapunov import lyapunov_spectrum
+from .._checks import (
+    Checked,
+    check_int,
+    check_positive_int,
+    check_real_scalar,
+    check_time_axis,
+    describe,
+)
+from .._dynamics import lyapunov_spectrum
+from ..cells import Cell, fold_recurrent_scale
 
 __all__ = ["pascanu_omega", "flossing_penalty", "floss"]
 
@@ -87,15 +95,15 @@ def _safe_norm(v: Array) -> Array:
 
 
 def pascanu_omega(
-    cell: Any,
+    cell: Cell,
     xs: PyTree,
     carry0: PyTree,
     step_loss: Callable[[PyTree, Any], Array],
     ys: PyTree,
     *,
-    mask_below: float = 0.0,
+    mask_below: Checked[float] = 0.0,
     squared_norms: bool = False,
-    reduction: Literal["sum", "mean"] = "sum",
+    reduction: Checked[Literal["sum", "mean"]] = "sum",
     through_states: bool = False,
 ) -> Float[Array, ""]:
     """Pascanu's vanishing-gradient regulariser Ω (Pascanu, Mikolov & Bengio 2013, eq. 9).
@@ -165,7 +173,7 @@ def pascanu_omega(
     trainingRNNs.
 
     >>> import jax, jax.numpy as jnp, equinox as eqx, rnngrad as rg
-    >>> from rnngrad._penalties import pascanu_omega
+    >>> from rnngrad import pascanu_omega
     >>> cell = rg.VanillaCell(1, 4, weight_hh_init=rg.init.orthogonal(0.5),
     ...                       nonlinearity="identity", key=jax.random.key(0))
     >>> loss = lambda h, y: jnp.sum(h * y)
@@ -240,19 +248,17 @@ def _omega(
 
 
 def _check_n(n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"`n` must be an int (how many exponents), got {describe(n)}.")
-    return n
+    return check_int("n", n, minimum=None)
 
 
 def flossing_penalty(
-    cell: Any,
+    cell: Cell,
     xs: PyTree,
     carry0: PyTree,
     *,
-    n: int = 1,
-    target: float = 0.0,
-    warmup: int = 0,
+    n: Checked[int] = 1,
+    target: Checked[float] = 0.0,
+    warmup: Checked[int] = 0,
     state_gradient: bool = True,
 ) -> Float[Array, ""]:
     """Gradient-flossing penalty ``Σ_{i=1}^{n} (λ_i − target)²`` on the top Lyapunov exponents.
@@ -298,7 +304,7 @@ def flossing_penalty(
     dynamic control of Jacobians", NeurIPS 2023.
 
     >>> import jax, jax.numpy as jnp, rnngrad as rg
-    >>> from rnngrad._penalties import flossing_penalty
+    >>> from rnngrad import flossing_penalty
     >>> cell = rg.VanillaCell(1, 3, weight_hh_init=rg.init.orthogonal(0.5),
     ...                       nonlinearity="identity", key=jax.random.key(0))
     >>> pen = flossing_penalty(cell, jnp.ones((20, 1)), jnp.zeros(3), n=2)
@@ -312,15 +318,15 @@ def flossing_penalty(
 
 
 def floss(
-    cell: Any,
+    cell: Cell,
     xs: PyTree,
     carry0: PyTree,
     *,
-    n: int = 1,
-    target: float = 0.0,
-    steps: int = 100,
+    n: Checked[int] = 1,
+    target: Checked[float] = 0.0,
+    steps: Checked[int] = 100,
     optimizer: optax.GradientTransformation | None = None,
-    warmup: int = 0,
+    warmup: Checked[int] = 0,
     filter_spec: Any = eqx.is_inexact_array,
     state_gradient: bool = True,
 ) -> tuple[Any, Float[Array, "steps_plus_1 n"]]:
@@ -359,7 +365,7 @@ def floss(
     dynamic control of Jacobians", NeurIPS 2023.
 
     >>> import jax, jax.numpy as jnp, rnngrad as rg
-    >>> from rnngrad._penalties import floss
+    >>> from rnngrad import floss
     >>> cell = rg.VanillaCell(1, 3, weight_hh_init=rg.init.orthogonal(0.5),
     ...                       nonlinearity="identity", key=jax.random.key(0))
     >>> new, hist = floss(cell, jnp.ones((20, 1)), jnp.zeros(3), n=1, steps=20)
@@ -420,3 +426,100 @@ def _floss_loop(
     (params, _), history = jax.lax.scan(update, (params, opt_state), None, length=steps)
     final = loss(params)[1]
     return eqx.combine(params, static), jnp.concatenate([history, final[None]])
+
+
+# --------------------------------------------------------------------------- as modules
+
+
+class AbstractPenalty(eqx.Module):
+    """A term added to the training loss by :func:`rnngrad.train` (``penalties=(...)``).
+
+    Subclasses implement ``__call__(cell, xs, carry0, step_loss, ys) -> scalar`` on one
+    batch (`xs` (B, T, input), `ys` the per-step targets with leading axes (B, T)),
+    already multiplied by their strength. They are ``eqx.Module``s, so their fields
+    are part of a checkpoint's identity.
+    """
+
+    @abc.abstractmethod
+    def __call__(
+        self,
+        cell: Cell,
+        xs: Float[Array, "B T input"],
+        carry0: PyTree,
+        step_loss: Callable[[PyTree, Any], Array],
+        ys: PyTree,
+    ) -> Float[Array, ""]:
+        """The weighted penalty of one batch."""
+
+
+def _strength(strength: Any) -> float:
+    check_real_scalar("strength", strength, nonnegative=True)
+    return float(strength)
+
+
+class Omega(AbstractPenalty):
+    """Pascanu's Ω, ``strength × mean over the batch of`` :func:`pascanu_omega`.
+
+    **Arguments:** `strength` >= 0; keyword options of :func:`pascanu_omega`
+    (`mask_below`, `squared_norms`, `reduction`, `through_states`).
+
+    Reference: Pascanu, Mikolov & Bengio, ICML 2013, eq. 9.
+    """
+
+    strength: float = eqx.field(static=True)
+    mask_below: float = eqx.field(default=0.0, static=True)
+    squared_norms: bool = eqx.field(default=False, static=True)
+    reduction: Literal["sum", "mean"] = eqx.field(default="sum", static=True)
+    through_states: bool = eqx.field(default=False, static=True)
+
+    def __check_init__(self):
+        _strength(self.strength)
+
+    def __call__(self, cell, xs, carry0, step_loss, ys):
+        def one(x: Array, y: PyTree) -> Array:
+            return pascanu_omega(
+                cell,
+                x,
+                carry0,
+                step_loss,
+                y,
+                mask_below=self.mask_below,
+                squared_norms=self.squared_norms,
+                reduction=self.reduction,
+                through_states=self.through_states,
+            )
+
+        return self.strength * jnp.mean(jax.vmap(one)(xs, ys))
+
+
+class Flossing(AbstractPenalty):
+    """Gradient flossing, ``strength ×`` :func:`flossing_penalty` on the batch's first input.
+
+    **Arguments:** `strength` >= 0; `n`: exponents pulled to `target` (default 1 and 0);
+    `warmup`, `state_gradient`: as :func:`flossing_penalty`.
+
+    Reference: R. Engelken, "Gradient flossing", NeurIPS 2023.
+    """
+
+    strength: float = eqx.field(static=True)
+    n: int = eqx.field(default=1, static=True)
+    target: float = eqx.field(default=0.0, static=True)
+    warmup: int = eqx.field(default=0, static=True)
+    state_gradient: bool = eqx.field(default=True, static=True)
+
+    def __check_init__(self):
+        _strength(self.strength)
+        check_positive_int("n", self.n)
+        check_real_scalar("target", self.target)
+
+    def __call__(self, cell, xs, carry0, step_loss, ys):
+        del step_loss, ys
+        return self.strength * flossing_penalty(
+            cell,
+            xs[0],
+            carry0,
+            n=self.n,
+            target=self.target,
+            warmup=self.warmup,
+            state_gradient=self.state_gradient,
+        )

@@ -13,13 +13,18 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
+from .._checks import Checked, check_positive_int, check_real_scalar
 from . import _init
-from ._cells import VanillaCell
-from ._checks import check_positive_int, check_real_scalar
+from ._vanilla import VanillaCell
 
 
 def irnn(
-    input_size: int, hidden_size: int, *, scale: float = 1.0, key: PRNGKeyArray, **kw: Any
+    input_size: Checked[int],
+    hidden_size: Checked[int],
+    *,
+    scale: Checked[float] = 1.0,
+    key: Checked[PRNGKeyArray],
+    **kw: Any,
 ) -> VanillaCell:
     """IRNN: ReLU vanilla cell, identity ``W_rec`` (times `scale`), zero bias.
 
@@ -43,7 +48,12 @@ def irnn(
 
 
 def orthogonal_rnn(
-    input_size: int, hidden_size: int, *, scale: float = 1.0, key: PRNGKeyArray, **kw: Any
+    input_size: Checked[int],
+    hidden_size: Checked[int],
+    *,
+    scale: Checked[float] = 1.0,
+    key: Checked[PRNGKeyArray],
+    **kw: Any,
 ) -> VanillaCell:
     """tanh vanilla cell with an orthogonal ``W_rec`` times `scale` (Saxe et al. 2014).
 
@@ -63,7 +73,12 @@ def orthogonal_rnn(
 
 
 def spectral_rnn(
-    input_size: int, hidden_size: int, *, rho: float = 1.0, key: PRNGKeyArray, **kw: Any
+    input_size: Checked[int],
+    hidden_size: Checked[int],
+    *,
+    rho: Checked[float] = 1.0,
+    key: Checked[PRNGKeyArray],
+    **kw: Any,
 ) -> VanillaCell:
     """tanh vanilla cell whose Gaussian ``W_rec`` is rescaled to spectral radius `rho`.
 
@@ -83,7 +98,12 @@ def spectral_rnn(
 
 
 def lstm(
-    input_size: int, hidden_size: int, *, forget_bias: float = 1.0, key: PRNGKeyArray, **kw: Any
+    input_size: Checked[int],
+    hidden_size: Checked[int],
+    *,
+    forget_bias: Checked[float] = 1.0,
+    key: Checked[PRNGKeyArray],
+    **kw: Any,
 ) -> eqx.nn.LSTMCell:
     """``eqx.nn.LSTMCell`` with its forget-gate bias set to `forget_bias`.
 
@@ -116,7 +136,12 @@ def lstm(
 
 
 def chrono_lstm(
-    input_size: int, hidden_size: int, *, max_delay: int, key: PRNGKeyArray, **kw: Any
+    input_size: Checked[int],
+    hidden_size: Checked[int],
+    *,
+    max_delay: Checked[int],
+    key: Checked[PRNGKeyArray],
+    **kw: Any,
 ) -> eqx.nn.LSTMCell:
     """``eqx.nn.LSTMCell`` with chrono initialisation of its gate biases.
 
@@ -163,7 +188,9 @@ def chrono_lstm(
     return eqx.tree_at(lambda c: c.bias, cell, bias)
 
 
-def gru(input_size: int, hidden_size: int, *, key: PRNGKeyArray, **kw: Any) -> eqx.nn.GRUCell:
+def gru(
+    input_size: Checked[int], hidden_size: Checked[int], *, key: Checked[PRNGKeyArray], **kw: Any
+) -> eqx.nn.GRUCell:
     """``eqx.nn.GRUCell`` (Cho et al. 2014), as it is.
 
     **Raises:** ``ValueError`` for non-positive sizes.

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._checks import check_real_scalar, describe
+from .._checks import Checked, check_float_dtype, check_real_scalar, describe
 
 Initializer = Callable[..., Float[Array, "rows cols"]]
 
@@ -21,7 +21,7 @@ __all__ = ["gaussian", "orthogonal", "identity", "spectral_radius"]
 
 
 def _dtype(dtype: Any) -> Any:
-    return jnp.asarray(0.0).dtype if dtype is None else jnp.dtype(dtype)
+    return check_float_dtype("dtype", dtype, where="rg.init")
 
 
 def _matrix_shape(shape: Sequence[int], *, square: bool, who: str) -> tuple[int, int]:
@@ -39,7 +39,7 @@ def _matrix_shape(shape: Sequence[int], *, square: bool, who: str) -> tuple[int,
     return shape  # type: ignore[return-value]
 
 
-def gaussian(scale: float = 1.0) -> Initializer:
+def gaussian(scale: Checked[float] = 1.0) -> Initializer:
     """Gaussian init with entries ``N(0, scale² / n)`` (``n`` = number of columns).
 
     For a square ``n × n`` matrix the circular law puts the eigenvalues in a disc of
@@ -70,7 +70,7 @@ def gaussian(scale: float = 1.0) -> Initializer:
     return init
 
 
-def orthogonal(scale: float = 1.0) -> Initializer:
+def orthogonal(scale: Checked[float] = 1.0) -> Initializer:
     """Random (semi-)orthogonal init times ``scale``: ``W Wᵀ = scale² I`` for square ``W``.
 
     Every singular value equals ``scale``, so a linear RNN preserves gradient norms
@@ -98,7 +98,7 @@ def orthogonal(scale: float = 1.0) -> Initializer:
     return init
 
 
-def identity(scale: float = 1.0) -> Initializer:
+def identity(scale: Checked[float] = 1.0) -> Initializer:
     """``scale · I``: the IRNN initialisation of Le, Jaitly & Hinton (2015).
 
     With ReLU and zero bias, an identity recurrent weight copies the state forward, so
@@ -123,7 +123,7 @@ def identity(scale: float = 1.0) -> Initializer:
     return init
 
 
-def spectral_radius(rho: float, base: Initializer | None = None) -> Initializer:
+def spectral_radius(rho: Checked[float], base: Initializer | None = None) -> Initializer:
     """Rescale a draw of ``base`` so that its spectral radius is exactly ``rho``.
 
     The recipe of echo state networks (Jaeger 2001) and of "spectral radius" inits for

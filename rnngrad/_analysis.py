@@ -1,0 +1,237 @@
+"""Analyses that sit between a measurement and a table: rates, task profiles, success stats."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PyTree
+
+from ._anatomy import final_step_profile, lag_profile
+from ._checks import Checked, check_int, describe, is_concrete
+from ._tasks import AbstractTask
+from .cells import Cell, cell_output, init_carry
+
+__all__ = ["SuccessStats", "growth_rate", "success_stats", "task_lag_profile", "wilson_interval"]
+
+_LN10 = math.log(10.0)
+_Z95 = 1.959963984540054  # the 97.5 % quantile of the standard normal
+
+
+def growth_rate(
+    log10_profile: Checked[Float[ArrayLike, "... T"]], *, start: Checked[int] = 0
+) -> Float[Array, "..."]:
+    """Per-step growth rate of a gradient profile: the least-squares slope of ln‖g_d‖ on d.
+
+    ``log10_profile[..., d]`` is log10 of a gradient norm at lag d (from
+    :func:`rnngrad.lag_profile` with ``log10=True``). The slope of ``ln 10 ·
+    log10_profile`` against d over ``d >= start`` is the exponential rate per step:
+    ``log g`` for a linear network of gain g; negative means vanishing, positive
+    exploding. For a long enough profile it converges to the largest Lyapunov exponent.
+    Skip the first lags (`start`) where the profile has not yet settled.
+
+    **Arguments:** `log10_profile`: (..., T), leading axes are batch axes; `start`: the
+    first lag fitted, ``0 <= start <= T - 2``.
+
+    **Returns:** (...,), natural log per step.
+
+    **Raises:** ``ValueError`` for fewer than two fitted lags or a concrete profile with
+    non-finite values in the fitted range (e.g. an exactly-zero gradient, log10 = −inf:
+    start later or fit a shorter window); ``TypeError`` for a non-real profile.
+
+    >>> import jax.numpy as jnp, rnngrad as rg
+    >>> round(float(rg.growth_rate(jnp.arange(10.0) * jnp.log10(0.5))), 6)  # ln 0.5
+    -0.693147
+    """
+    profile = jnp.asarray(log10_profile)
+    if not jnp.issubdtype(profile.dtype, jnp.floating) or profile.ndim == 0:
+        raise TypeError(
+            f"`log10_profile` must be a real array (..., T), got {describe(log10_profile)}."
+        )
+    length = profile.shape[-1]
+    start = check_int("start", start, minimum=0)
+    if length - start < 2:
+        raise ValueError(
+            f"`start` must leave at least two lags to fit (T = {length}), got start = {start}."
+        )
+    window = profile[..., start:]
+    if is_concrete(window) and not bool(jnp.all(jnp.isfinite(window))):
+        raise ValueError(
+            "`log10_profile` has non-finite values at lags >= start (an exactly-zero or "
+            "overflowed gradient); fit a window where the profile is finite."
+        )
+    lags = jnp.arange(start, length, dtype=profile.dtype)
+    centred = lags - jnp.mean(lags)
+    slope = jnp.sum((window - jnp.mean(window, -1, keepdims=True)) * centred, -1) / jnp.sum(
+        centred**2
+    )
+    return _LN10 * slope
+
+
+@eqx.filter_jit
+def _mean_profile(cell, readout, task, xs, ys, relative):
+    def one(x, y):
+        prof = final_step_profile(
+            cell, x, init_carry(cell), lambda c: task.loss(readout(cell_output(cell, c)), y)
+        )
+        logs = lag_profile(prof, log10=True)
+        return logs - logs[0] if relative else logs
+
+    return jnp.mean(jax.vmap(one)(xs, ys), axis=0)
+
+
+def task_lag_profile(
+    cell: Cell,
+    task: AbstractTask,
+    xs: Float[Array, "B T input"],
+    ys: PyTree,
+    *,
+    readout: Callable[[Array], Array],
+    relative: bool = False,
+) -> Float[Array, " T"]:
+    """Mean over examples of log10 ‖∂L/∂s_{T-1-d}‖, d = 0..T-1, under the task's loss.
+
+    ``L = task.loss(readout(cell.output(s_{T-1})), y)`` is the loss of the final step
+    (the tasks with ``readout="last"``); the profile of each example is exact
+    (:func:`rnngrad.final_step_profile`), averaged in log space. One compilation serves
+    every cell of the same structure (e.g. a model before and after training).
+
+    **Arguments:**
+
+    - `cell`: any cell; `task`: an ``rg.AbstractTask`` with ``readout="last"``.
+    - `xs`, `ys`: a batch, e.g. ``task.batch(key, 64)``.
+    - `readout`: features → prediction, e.g. a trained ``model.readout`` or
+      ``lambda f: rg.esn.readout_apply(w, f)``.
+    - `relative`: subtract each example's lag-0 value (the profile then starts at 0).
+
+    **Returns:** (T,).
+
+    **Raises:** ``ValueError`` for a task whose loss is spread over steps
+    (``readout="every"``: use :func:`rnngrad.timestep_contributions`); ``TypeError`` for
+    a non-task or a `readout` that is not callable.
+
+    Reference: the lag profiles of Bengio, Simard & Frasconi (1994), Fig. 2, and
+    Pascanu, Mikolov & Bengio (2013), Sec. 2.
+
+    >>> import jax, rnngrad as rg
+    >>> task = rg.AddingTask(10)
+    >>> model = rg.RNNModel(rg.VanillaCell(2, 8, key=jax.random.key(0)), 1, key=jax.random.key(1))
+    >>> xs, ys = task.batch(jax.random.key(2), 4)
+    >>> rg.task_lag_profile(model.cell, task, xs, ys, readout=model.readout).shape
+    (10,)
+    """
+    if not isinstance(task, AbstractTask):
+        raise TypeError(f"`task` must be an rnngrad task (rg.make_task), got {describe(task)}.")
+    if task.readout != "last":
+        raise ValueError(
+            f"task_lag_profile needs a final-step loss; {task.name} spreads its loss over "
+            "the steps (readout='every'): use rg.timestep_contributions and rg.lag_profile."
+        )
+    if not callable(readout):
+        raise TypeError(
+            f"`readout` must be callable (features -> prediction), got {describe(readout)}."
+        )
+    return _mean_profile(cell, readout, task, xs, ys, bool(relative))
+
+
+def wilson_interval(
+    successes: Checked[int], trials: Checked[int], *, z: Checked[float] = _Z95
+) -> tuple[float, float]:
+    """The Wilson score interval for a binomial proportion (Wilson 1927).
+
+    The bounds are exact at the edges: the lower bound is 0 at 0 successes and the upper
+    is 1 at ``successes == trials`` (the closed form's rounding is not left in).
+    """
+    if trials <= 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return (low, high)
+
+
+class SuccessStats(NamedTuple):
+    """Success over seeds: counts, rate, Wilson 95 % interval, seeds stuck at the baseline.
+
+    - `successes`, `trials`: ints; `rate`: successes / trials.
+    - `low`, `high`: the Wilson 95 % interval (low is exactly 0 at 0 successes).
+    - `stuck`: seeds whose test loss stayed within `tolerance` of the task's baseline
+      loss (the best input-independent prediction: the model learned nothing); 0 when
+      no losses were given.
+    """
+
+    successes: int
+    trials: int
+    rate: float
+    low: float
+    high: float
+    stuck: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain numbers for a JSON record."""
+        return {
+            "successes": self.successes,
+            "trials": self.trials,
+            "rate": self.rate,
+            "ci95": [self.low, self.high],
+            "stuck_at_baseline": self.stuck,
+        }
+
+
+def success_stats(
+    solved: Any,
+    *,
+    test_loss: Any = None,
+    baseline: Checked[float | None] = None,
+    tolerance: Checked[float] = 0.05,
+) -> SuccessStats:
+    """Success statistics over seeds, with seeds stuck at the task's baseline flagged.
+
+    **Arguments:** `solved`: (seeds,) bools; `test_loss`: (seeds,) final test losses and
+    `baseline`: the task's ``baseline_loss`` (both or neither); `tolerance`: a seed is
+    stuck if ``test_loss >= (1 − tolerance) · baseline``.
+
+    **Returns:** :class:`SuccessStats`.
+
+    **Raises:** ``ValueError`` for an empty or non-1-D `solved`, or a `test_loss` of
+    another length; ``TypeError`` for non-bool `solved`.
+
+    Reference: E. B. Wilson, "Probable inference, the law of succession, and statistical
+    inference", JASA 22 (1927).
+
+    >>> import rnngrad as rg
+    >>> s = rg.success_stats([False, False, False], test_loss=[0.17, 0.01, 0.16], baseline=1 / 6)
+    >>> s.rate, s.low, s.stuck
+    (0.0, 0.0, 2)
+    """
+    ok = np.asarray(solved)
+    if ok.dtype != np.bool_:
+        raise TypeError(f"`solved` must be an array of bools (seeds,), got {describe(solved)}.")
+    if ok.ndim != 1 or ok.size == 0:
+        raise ValueError(
+            f"`solved` must be a non-empty 1-D array (seeds,), got {describe(solved)}."
+        )
+    if (test_loss is None) != (baseline is None):
+        raise ValueError(
+            "give both `test_loss` and `baseline` (the task's baseline_loss), or neither."
+        )
+    stuck = 0
+    if test_loss is not None:
+        loss = np.asarray(test_loss, dtype=np.float64)
+        if loss.shape != ok.shape:
+            raise ValueError(
+                f"`test_loss` must have the shape {ok.shape} of `solved`, "
+                f"got {describe(test_loss)}."
+            )
+        stuck = int(np.sum(loss >= (1.0 - tolerance) * float(baseline)))
+    successes, trials = int(ok.sum()), int(ok.size)
+    low, high = wilson_interval(successes, trials)
+    return SuccessStats(successes, trials, successes / trials, low, high, stuck)

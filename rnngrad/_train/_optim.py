@@ -1,0 +1,52 @@
+"""Gradient clipping as an optax chain."""
+
+from __future__ import annotations
+
+import optax
+
+from .._checks import Checked, check_positive_int, check_real_scalar
+
+__all__ = ["clipped"]
+
+
+def clipped(
+    optimizer: optax.GradientTransformation,
+    *,
+    global_norm: Checked[float | None] = None,
+    value: Checked[float | None] = None,
+    adaptive: Checked[float | None] = None,
+    skip_nonfinite: Checked[int | None] = None,
+) -> optax.GradientTransformation:
+    """``optax.chain`` of the chosen clipping transforms before `optimizer`.
+
+    - `global_norm`: ``optax.clip_by_global_norm`` (Pascanu et al. 2013's rescaling).
+    - `value`: ``optax.clip`` (element-wise, Mikolov 2012).
+    - `adaptive`: ``optax.adaptive_grad_clip`` (Brock et al. 2021, unit-wise ratio).
+    - `skip_nonfinite`: wrap everything in ``optax.apply_if_finite`` with this many
+      consecutive non-finite steps tolerated; skipped updates are counted in
+      ``TrainResult.skipped``.
+
+    **Returns:** an optax ``GradientTransformation``.
+
+    **Raises:** ``ValueError`` for a threshold <= 0 or non-finite.
+
+    >>> import optax, rnngrad as rg
+    >>> opt = rg.clipped(optax.sgd(0.1), global_norm=1.0)
+    >>> isinstance(opt, optax.GradientTransformation)
+    True
+    """
+    chain = []
+    if global_norm is not None:
+        check_real_scalar("global_norm", global_norm, positive=True)
+        chain.append(optax.clip_by_global_norm(global_norm))
+    if value is not None:
+        check_real_scalar("value", value, positive=True)
+        chain.append(optax.clip(value))
+    if adaptive is not None:
+        check_real_scalar("adaptive", adaptive, positive=True)
+        chain.append(optax.adaptive_grad_clip(adaptive))
+    chain.append(optimizer)
+    out = optax.chain(*chain) if len(chain) > 1 else optimizer
+    if skip_nonfinite is not None:
+        out = optax.apply_if_finite(out, check_positive_int("skip_nonfinite", skip_nonfinite))
+    return out

@@ -1,0 +1,54 @@
+"""Recurrent cells and the cell protocol.
+
+Every cell is an :class:`AbstractCell` (``__call__(x, carry)``, ``init_carry()``, and the
+optional ``scale_recurrent``, ``fold_recurrent_scale``, ``recurrent_weight``, ``gain``,
+``output``) or is adapted to one here: equinox's ``GRUCell``/``LSTMCell`` in ``_gated``.
+This subpackage is the only place in rnngrad that looks at a cell's class.
+"""
+
+from . import _init as init
+from ._abstract import AbstractCell as AbstractCell, Cell as Cell
+from ._echo_state import EchoStateCell as EchoStateCell
+from ._protocol import (
+    cell_output as cell_output,
+    check_cell as check_cell,
+    flatten_carry as flatten_carry,
+    fold_recurrent_scale as fold_recurrent_scale,
+    gain as gain,
+    init_carry as init_carry,
+    recurrent_weight as recurrent_weight,
+    scale_recurrent as scale_recurrent,
+    state_size as state_size,
+)
+from ._recipes import (
+    chrono_lstm as chrono_lstm,
+    gru as gru,
+    irnn as irnn,
+    lstm as lstm,
+    orthogonal_rnn as orthogonal_rnn,
+    spectral_rnn as spectral_rnn,
+)
+from ._vanilla import VanillaCell as VanillaCell
+
+__all__ = [
+    "AbstractCell",
+    "Cell",
+    "EchoStateCell",
+    "VanillaCell",
+    "cell_output",
+    "check_cell",
+    "chrono_lstm",
+    "flatten_carry",
+    "fold_recurrent_scale",
+    "gain",
+    "gru",
+    "init",
+    "init_carry",
+    "irnn",
+    "lstm",
+    "orthogonal_rnn",
+    "recurrent_weight",
+    "scale_recurrent",
+    "spectral_rnn",
+    "state_size",
+]

@@ -1,0 +1,189 @@
+"""The cell protocol's functions: what every rnngrad tool asks of a recurrent cell.
+
+Tools never look at a cell's class: they call these functions, which ask the cell for a
+method, fall back to the one adapter for equinox's own gated cells (``_gated``), and
+otherwise raise a ``TypeError`` that names the method to add.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, Float, PyTree
+
+from .._checks import Checked, check_real_scalar, describe
+from . import _gated
+from ._abstract import Cell
+
+__all__ = [
+    "check_cell",
+    "init_carry",
+    "scale_recurrent",
+    "recurrent_weight",
+    "fold_recurrent_scale",
+    "gain",
+    "cell_output",
+    "flatten_carry",
+    "state_size",
+]
+
+
+_INIT_CARRY_HINT = (
+    "add a method `def init_carry(self): return jnp.zeros(self.hidden_size)` (the zero "
+    "carry, with the structure and dtype the cell returns) or subclass rg.AbstractCell"
+)
+
+
+def check_cell(cell: Cell, name: Checked[str] = "cell") -> None:
+    """Raise a ``TypeError`` naming the missing required method of the protocol."""
+    if _gated.is_gated(cell):
+        return
+    missing = [m for m in ("__call__", "init_carry") if not callable(getattr(cell, m, None))]
+    if missing:
+        hint = _INIT_CARRY_HINT if "init_carry" in missing else "subclass rg.AbstractCell"
+        raise TypeError(
+            f"`{name}` must follow the cell protocol (rg.AbstractCell); "
+            f"{describe(cell)} has no method {' or '.join(f'`{m}`' for m in missing)}: {hint}."
+        )
+
+
+def init_carry(cell: Cell) -> PyTree:
+    """The all-zero initial carry of `cell`: ``cell.init_carry()``.
+
+    (H,) for the vanilla, echo state and GRU cells, ``(h, c)`` for an LSTM; equinox's
+    gated cells are adapted here.
+
+    **Raises:** ``TypeError`` for a cell without ``init_carry``, naming the method to add.
+
+    >>> import jax, rnngrad as rg
+    >>> [c.shape for c in rg.init_carry(rg.lstm(2, 3, key=jax.random.key(0)))]
+    [(3,), (3,)]
+    """
+    check_cell(cell)
+    if _gated.is_gated(cell):
+        return _gated.init_carry(cell)
+    return cell.init_carry()
+
+
+def _optional(cell: Cell, method: str, form: str) -> Any:
+    found = getattr(cell, method, None)
+    if found is None:
+        raise TypeError(
+            f"{type(cell).__name__} has no `{method}`, which this tool needs. Add it to the "
+            f"cell, e.g. `{form}`."
+        )
+    return found
+
+
+def scale_recurrent(cell: Cell, scale: Any) -> Any:
+    """The same cell with its recurrent weight (W_rec) multiplied by `scale`.
+
+    Asks the cell's ``scale_recurrent(scale)``; equinox's ``GRUCell``/``LSTMCell`` are
+    wrapped so that their ``weight_hh`` acts scaled. Works under ``jax.vmap`` over
+    `scale` with the base weight shared (for the vanilla cell each step stays one
+    matrix-matrix product). Scales compose: scaling twice multiplies.
+
+    **Arguments:** `cell`: the cell; `scale`: a real scalar (array or number, may be traced).
+
+    **Returns:** the scaled cell.
+
+    **Raises:** ``TypeError`` for a non-real `scale` (string, complex, bool) or a cell
+    without ``scale_recurrent`` (the message shows its one-line form); ``ValueError`` for
+    a non-scalar `scale` (vmap over scales, or use ``rg.sweep``) or a concrete
+    non-finite one.
+
+    Reference: the recurrent gain of Pascanu, Mikolov & Bengio, "On the difficulty of
+    training recurrent neural networks", ICML 2013.
+
+    >>> import jax, jax.numpy as jnp, rnngrad as rg
+    >>> cell = rg.VanillaCell(2, 4, key=jax.random.key(0))
+    >>> h = jax.vmap(lambda s: rg.scale_recurrent(cell, s)(jnp.ones(2), jnp.ones(4)))(
+    ...     jnp.linspace(0.5, 1.5, 3))
+    >>> h.shape
+    (3, 4)
+    """
+    if jnp.ndim(scale) != 0 and hasattr(scale, "shape"):
+        raise ValueError(
+            f"`scale` must be a scalar, got {describe(scale)}: for many scales use "
+            "jax.vmap(lambda s: rg.scale_recurrent(cell, s)) or rg.sweep(fn, scale=...)."
+        )
+    check_real_scalar("scale", scale)
+    if _gated.is_gated(cell):
+        return _gated.scale_recurrent(cell, scale)
+    method = _optional(
+        cell,
+        "scale_recurrent",
+        "def scale_recurrent(self, scale): return eqx.tree_at(lambda c: c.weight_hh, self, "
+        "scale * self.weight_hh)",
+    )
+    return method(scale)
+
+
+def recurrent_weight(cell: Cell) -> Float[Array, "rows hidden"]:
+    """The effective recurrent weight ``W_rec`` of a cell, scale included.
+
+    (H, H) for a vanilla cell, (3H, H) for a GRU, (4H, H) for an LSTM.
+
+    **Raises:** ``TypeError`` for a cell without a ``recurrent_weight`` property.
+    """
+    if _gated.is_gated(cell):
+        return _gated.recurrent_weight(cell)
+    return _optional(
+        cell, "recurrent_weight", "@property def recurrent_weight(self): return self.weight_hh"
+    )
+
+
+def fold_recurrent_scale(cell: Cell) -> Any:
+    """Fold a scale from :func:`scale_recurrent` into the weights.
+
+    Returns a cell whose recurrent parameters are plain weights: use it before training
+    a scaled cell, so that the optimiser does not also train the scale. A cell without
+    ``fold_recurrent_scale`` is returned unchanged (it keeps no separate scale).
+    """
+    if _gated.is_gated(cell):
+        return cell
+    method = getattr(cell, "fold_recurrent_scale", None)
+    return cell if method is None else method()
+
+
+def gain(cell: Cell) -> float:
+    """γ = sup |φ'| of the cell's nonlinearity (1 for tanh, ReLU and the identity).
+
+    **Raises:** ``TypeError`` for a cell without a ``gain`` property (equinox's gated
+    cells, or a vanilla cell with a callable nonlinearity: pass ``gamma=`` instead).
+    """
+    return _optional(cell, "gain", "@property def gain(self): return 1.0  # sup |phi'|")
+
+
+def cell_output(cell: Cell, carry: PyTree) -> Float[Array, " features"]:
+    """What a readout of `cell` sees: ``cell.output(carry)``, by default the flat carry.
+
+    For equinox's LSTM it is ``h`` of ``(h, c)``.
+    """
+    if _gated.is_gated(cell):
+        return _gated.output(cell, carry)
+    method = getattr(cell, "output", None)
+    return flatten_carry(carry) if method is None else method(carry)
+
+
+def flatten_carry(carry: PyTree) -> Float[Array, " S"]:
+    """The state vector ``s`` (size S): every leaf of the carry, flattened and concatenated.
+
+    rnngrad's gradient analysis treats the whole carry as the state (for an LSTM,
+    ``s = concat(h, c)``, size 2H), so gated memory shows where it lives.
+    """
+    return ravel_pytree(carry)[0]
+
+
+def state_size(cell: Cell) -> int:
+    """S, the size of the cell's state: the number of scalars in ``init_carry()``.
+
+    **Raises:** ``TypeError`` for something that is not a cell (the message names the
+    missing method).
+    """
+    shapes = jax.eval_shape(lambda: init_carry(cell))
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))

@@ -1,0 +1,18 @@
+"""Theory beside the measurements: closed-form predictions and bounds.
+
+Pascanu, Mikolov & Bengio (2013)'s per-step rate ``‖W_rec‖₂ γ``, its sufficient
+condition for vanishing gradients and the resulting bound on ``‖∂L_t/∂s_k‖``.
+
+>>> import jax, rnngrad as rg
+>>> cell = rg.VanillaCell(1, 4, weight_hh_init=rg.init.orthogonal(0.5), key=jax.random.key(0))
+>>> bool(rg.theory.vanishing_guaranteed(cell))
+True
+"""
+
+from ._theory import (
+    pascanu_bound as pascanu_bound,
+    pascanu_rate as pascanu_rate,
+    vanishing_guaranteed as vanishing_guaranteed,
+)
+
+__all__ = ["pascanu_bound", "pascanu_rate", "vanishing_guaranteed"]
