@@ -1,18 +1,15 @@
 """Shared by the benchmark scripts: command line, timing, optional torch, RSS, JSON record.
 
-Every script takes ``--quick`` (seconds), ``--out`` (default results/benchmarks; the record
-is ``<out>/<script>.json``), ``--repeats`` and ``--devices N`` (N host devices through
-XLA_FLAGS, which must be set before jax is imported: the scripts import jax only after
-:func:`parse`). Times: the first call (compile + run) on its own, then the median and min
-of ``--repeats`` calls, each ending in a host copy or ``block_until_ready``; ``compile_s`` =
-first call - median. PyTorch rows (optional extra ``rnngrad[bench]``; RNNGRAD_BENCH_NO_TORCH=1
-hides it) are timed with 1 thread and with all cores, the faster counts: on a small busy CPU
-torch's OpenMP threads were up to 60x slower than one for these small products.
+Flags: ``--quick``, ``--out`` (default results/benchmarks), ``--repeats``, ``--devices N``
+(host devices through XLA_FLAGS, set before the scripts import jax). A row times the first
+call (compile + run), then the median and min of ``--repeats`` blocking calls; ``compile_s``
+= first call - median. PyTorch (extra ``rnngrad[bench]``; RNNGRAD_BENCH_NO_TORCH=1 hides it)
+is timed with 1 thread and with all cores, the faster counting.
 """
 
-from __future__ import annotations
-
 import argparse
+import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -22,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,17 +29,17 @@ DEVICE_FLAG = "--xla_force_host_platform_device_count"
 NUMPY_KEYS = ("weight_hh", "weight_ih", "bias", "xs")  # the oracle's and torch's arguments
 
 
-def parser(doc: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+def parse(doc: str, argv: list[str] | None, **extra: dict) -> argparse.Namespace:
+    """The common flags and the script's own (``name=add_argument kwargs``); sets XLA_FLAGS
+    for --devices (it fails if jax was imported before)."""
+    raw = argparse.RawDescriptionHelpFormatter  # --help shows the whole docstring
+    p = argparse.ArgumentParser(description=doc, formatter_class=raw)
     p.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
     p.add_argument("--out", default="results/benchmarks", help="output folder")
     p.add_argument("--repeats", type=int, default=5, help="timed calls per row (>= 1)")
     p.add_argument("--devices", type=int, default=None, help="force N host (CPU) devices")
-    return p
-
-
-def parse(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parse; set XLA_FLAGS for --devices (it fails if jax was imported before)."""
+    for name, kwargs in extra.items():
+        p.add_argument(f"--{name}", **kwargs)
     args = p.parse_args(argv)
     if args.repeats < 1 or (args.devices or 1) < 1:
         p.error(f"--repeats and --devices must be >= 1, got {args.repeats}, {args.devices}")
@@ -52,6 +50,7 @@ def parse(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namesp
 
         if jax.device_count() != args.devices:
             p.error(f"--devices {args.devices}: jax was imported before XLA_FLAGS was set")
+    args.error = p.error
     return args
 
 
@@ -59,46 +58,52 @@ def time_fn(fn: Callable[[], Any], repeats: int) -> tuple[dict, Any]:
     """Time a first call (compiles), then `repeats` calls; `fn` must block on its result."""
     times = []
     for _ in range(repeats + 1):
-        start = time.perf_counter()
-        value = fn()
+        start, value = time.perf_counter(), fn()
         times.append(time.perf_counter() - start)
     med = statistics.median(times[1:])
     row = {"median_s": med, "min_s": min(times[1:]), "times_s": times[1:], "first_s": times[0]}
     return {**row, "compile_s": max(times[0] - med, 0.0)}, value
 
 
-def torch_or_skip() -> tuple[Any, str | None]:
-    """PyTorch, or None and why it is unavailable."""
-    if os.environ.get(NO_TORCH_ENV):
-        return None, f"torch not installed (hidden by {NO_TORCH_ENV})"
-    try:
-        import torch
-    except ImportError:
-        return None, "torch not installed"
-    return torch, None
+def time_torch(rows: dict, fns: dict, fn_args: tuple, repeats: int) -> tuple[dict, str]:
+    """Time ``fns[name](torch, *fn_args)`` into ``rows[name]`` with 1 thread and all cores (the
+    faster counts; one whose first call is 3x slower than the other's median is not repeated),
+    or mark it skipped; return the values and torch's version or why it was skipped."""
+    if os.environ.get(NO_TORCH_ENV) or importlib.util.find_spec("torch") is None:
+        skip = f" (hidden by {NO_TORCH_ENV})" if os.environ.get(NO_TORCH_ENV) else ""
+        rows.update({name: {"skipped": f"torch not installed{skip}"} for name in fns})
+        return {}, f"skipped: torch not installed{skip}"
+    import torch
+
+    values = {}
+    for name, fn in fns.items():
+        call, by = lambda fn=fn: fn(torch, *fn_args), {}
+        for n in sorted({1, os.cpu_count() or 1}):  # all cores last: torch keeps that setting
+            torch.set_num_threads(n)
+            start, values[name] = time.perf_counter(), call()
+            first = time.perf_counter() - start
+            if by and first > 3 * by["1"]["median_s"]:
+                by[str(n)] = {"first_s": first, "not_repeated": "first call > 3x slower"}
+            else:
+                by[str(n)], values[name] = time_fn(call, repeats)
+        best = min((k for k in by if "median_s" in by[k]), key=lambda k: by[k]["median_s"])
+        rows[name] = {**by[best], "threads": int(best), "by_threads": by}
+    return values, torch.__version__
 
 
-def time_torch(torch: Any, fn: Callable[[], Any], repeats: int) -> tuple[dict, Any]:
-    """Time with 1 thread and with all cores; the faster median is the row. A thread count
-    whose first call is over 3x slower than the other's median is not repeated."""
-    cores, rows = os.cpu_count() or 1, {}
-    for n in sorted({1, cores}):  # all cores last: torch keeps that setting
-        torch.set_num_threads(n)
-        start = time.perf_counter()
-        value, first = fn(), time.perf_counter() - start
-        if rows and first > 3 * rows["1"]["median_s"]:
-            rows[str(n)] = {"first_s": first, "not_repeated": "first call > 3x slower"}
-        else:
-            rows[str(n)], value = time_fn(fn, repeats)
-    best = min((k for k in rows if "median_s" in rows[k]), key=lambda k: rows[k]["median_s"])
-    return {**rows[best], "threads": int(best), "by_threads": rows}, value
+def torch_rnn(torch: Any, p: dict) -> Callable:
+    """The oracle's tanh RNN in float32 torch: ``states(scale, eps=None, h=None)`` lists h_1..h_T
+    from h (default 0), ``eps[t]`` added to h_t (zero perturbations to differentiate against)."""
+    w_hh, w_ih, b, xs = (torch.from_numpy(np.array(p[k], np.float32)) for k in NUMPY_KEYS)
 
+    def states(scale: Any, eps: Any = None, h: Any = None) -> list:
+        h, out = torch.zeros(w_hh.shape[0]) if h is None else h, []
+        for t, x in enumerate(xs):
+            h = torch.tanh(scale * (w_hh @ h) + w_ih @ x + b)
+            out.append(h := h if eps is None else h + eps[t])
+        return out
 
-def speedups(rows: dict, base: str) -> None:
-    """Add ``speedup_of_rnngrad`` = row median / base median to every other timed row."""
-    for name, row in rows.items():
-        if name != base and "median_s" in row:
-            row["speedup_of_rnngrad"] = row["median_s"] / rows[base]["median_s"]
+    return states
 
 
 def agreement(logs: Any, reference: np.ndarray, floor: float = -30.0) -> float:
@@ -114,38 +119,32 @@ def log10(norms: Any) -> np.ndarray:
         return np.log10(np.asarray(norms, np.float64))
 
 
-class RssSampler(threading.Thread):
-    """Peak RSS [MiB] of this process: max of VmHWM and VmRSS sampled every 2 ms (Linux;
-    VmHWM alone misses memory handed back with madvise); elsewhere ru_maxrss."""
+def _status_mib(field: str) -> float:
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(ln.split()[1]) / 1024 for ln in f if ln.startswith(field))
+    except (OSError, StopIteration):
+        import resource
 
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.max_mib, self.stop = 0.0, threading.Event()
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
-    @staticmethod
-    def read(field: str) -> float:
-        try:
-            with open("/proc/self/status") as f:
-                return next(int(ln.split()[1]) / 1024 for ln in f if ln.startswith(field))
-        except (OSError, StopIteration):
-            import resource
 
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+@contextlib.contextmanager
+def peak_rss() -> Any:
+    """Yields ``peak_mib()``: the process's peak RSS [MiB] so far, max of VmHWM and VmRSS sampled
+    every 2 ms (Linux; VmHWM misses memory handed back with madvise); elsewhere ru_maxrss."""
+    stop, peak = threading.Event(), [0.0]
 
-    def run(self) -> None:
-        while not self.stop.wait(0.002):
-            self.max_mib = max(self.max_mib, self.read("VmRSS:"))
+    def sample() -> None:
+        while not stop.wait(0.002):
+            peak[0] = max(peak[0], _status_mib("VmRSS:"))
 
-    def __enter__(self) -> RssSampler:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-
-    def peak_mib(self) -> float:
-        return max(self.max_mib, self.read("VmHWM:"), self.read("VmRSS:"))
+    threading.Thread(target=sample, daemon=True).start()
+    try:
+        yield lambda: max(peak[0], _status_mib("VmHWM:"), _status_mib("VmRSS:"))
+    finally:
+        stop.set()
 
 
 def target(what: str, op: str, goal: float, value: float | None) -> dict:
@@ -153,34 +152,34 @@ def target(what: str, op: str, goal: float, value: float | None) -> dict:
     ok = value is not None and bool(np.isfinite(value))
     met = ok and (value >= goal if op == ">=" else value < goal)
     status = "met" if met else "short" if ok else "skipped"
-    return {
-        "what": what,
-        "op": op,
-        "target": goal,
-        "value": value if ok else None,
-        "status": status,
-    }
+    return dict(what=what, op=op, target=goal, value=value if ok else None, status=status)
 
 
-def fmt_s(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:7.1f} us"
-    return f"{seconds * 1e3:7.2f} ms" if seconds < 1 else f"{seconds:7.3f} s "
+def fmt_s(s: float) -> str:
+    return f"{s * 1e6:7.1f} us" if s < 1e-3 else f"{s * 1e3:7.2f} ms" if s < 1 else f"{s:7.3f} s "
 
 
-def table(rows: dict, labels: dict, notes: dict | None = None) -> list[str]:
-    """A timing table: median, min, first call, how many times slower than rnngrad."""
+def compare(rows: dict, labels: dict, what: str, goals: dict, notes: dict | None = None) -> tuple:
+    """Add ``speedup_of_rnngrad`` (row median / the first row's) to the other timed rows;
+    return the table and the targets ``"<what> vs <label>" >= goal`` of ``{key: (row, goal)}``."""
+    first = next(iter(labels))
     lines = [f"  {'method':<40} {'median':>10} {'min':>10} {'1st call':>10} {'rnngrad is':>10}"]
     for name, label in labels.items():
         row, note = rows[name], (notes or {}).get(name, "")
         if "skipped" in row:
             lines.append(f"  {label:<40} skipped: {row['skipped']}")
             continue
+        speed = row["median_s"] / rows[first]["median_s"]
+        if name != first:
+            row["speedup_of_rnngrad"] = speed
         times = " ".join(fmt_s(row[k]) for k in ("median_s", "min_s", "first_s"))
         note = f"torch threads={row['threads']} {note}" if "threads" in row else note
-        speed = row.get("speedup_of_rnngrad", 1.0)
         lines.append(f"  {label:<40} {times} {speed:9.1f}x  {note}".rstrip())
-    return lines
+    targets = {
+        k: target(f"{what} vs {labels[n]}", ">=", goal, rows[n].get("speedup_of_rnngrad"))
+        for k, (n, goal) in goals.items()
+    }
+    return lines, targets
 
 
 def finish(args: Any, name: str, started: float, lines: list, record: dict) -> dict:
@@ -220,39 +219,29 @@ def finish(args: Any, name: str, started: float, lines: list, record: dict) -> d
     return record
 
 
-class Problem:
-    """The reference problem: a vanilla tanh cell, inputs, targets; float32 throughout
-    (explicit dtypes: the same numbers under jax_enable_x64)."""
+def problem(hidden: int, inputs: int, length: int) -> SimpleNamespace:
+    """The reference tanh `cell`, inputs, targets in float32 (also under x64); with W_rec scaled,
+    ``profile(scale)``: (T,) log10 ‖∂L/∂s_k‖ of L = Σ h_T, ``contributions(scale, method)``:
+    (T, T) log10 ‖∂L_t/∂s_k‖ of L_t = ½‖h_t − y_t‖²; `numpy`: the oracle's and torch's arrays."""
+    import jax
+    import jax.numpy as jnp
 
-    def __init__(self, hidden: int, inputs: int, length: int):
-        import jax
-        import jax.numpy as jnp
+    import rnngrad as rg
 
-        import rnngrad as rg
-
-        self.rg, self.jnp, f32, key = rg, jnp, jnp.float32, jax.random.key
-        self.cell = rg.VanillaCell(inputs, hidden, dtype=f32, key=key(0))
-        self.xs = jax.random.normal(key(1), (length, inputs), f32)
-        self.ys = 0.5 * jax.random.normal(key(2), (length, hidden), f32)
-        self.carry0 = jnp.zeros((hidden,), f32)
-
-    def profile(self, scale: Any) -> Any:
-        """log10 ‖∂L/∂s_k‖ (T,) for L = Σ h_T with W_rec scaled by `scale`."""
-        cell = self.rg.scale_recurrent(self.cell, scale)
-        return self.rg.final_step_profile(cell, self.xs, self.carry0, self.jnp.sum).log_norms
-
-    def contributions(self, scale: Any, method: str = "scan") -> Any:
-        """(T, T) log10 ‖∂L_t/∂s_k‖ for L_t = ½‖h_t − y_t‖²."""
-        cell, loss = self.rg.scale_recurrent(self.cell, scale), self.step_loss
-        rg, xs, ys = self.rg, self.xs, self.ys
-        return rg.timestep_contributions(cell, xs, self.carry0, loss, ys, method=method).log_norms
-
-    def step_loss(self, h: Any, y: Any) -> Any:
-        return 0.5 * self.jnp.sum((h - y) ** 2)
-
-    def numpy(self) -> dict[str, np.ndarray]:
-        arrays = {k: getattr(self.cell, k) for k in NUMPY_KEYS[:3]}
-        return {k: np.asarray(v) for k, v in {**arrays, "xs": self.xs, "ys": self.ys}.items()}
+    f32, key, scaled = jnp.float32, jax.random.key, lambda s: rg.scale_recurrent(cell, s)
+    cell = rg.VanillaCell(inputs, hidden, dtype=f32, key=key(0))
+    xs = jax.random.normal(key(1), (length, inputs), f32)
+    ys = 0.5 * jax.random.normal(key(2), (length, hidden), f32)
+    h0, loss = jnp.zeros((hidden,), f32), lambda h, y: 0.5 * jnp.sum((h - y) ** 2)
+    arrays = dict(weight_hh=cell.weight_hh, weight_ih=cell.weight_ih, bias=cell.bias, xs=xs, ys=ys)
+    return SimpleNamespace(
+        cell=cell,
+        numpy={k: np.asarray(v) for k, v in arrays.items()},
+        profile=lambda scale: rg.final_step_profile(scaled(scale), xs, h0, jnp.sum).log_norms,
+        contributions=lambda scale, method="scan": (
+            rg.timestep_contributions(scaled(scale), xs, h0, loss, ys, method=method).log_norms
+        ),
+    )
 
 
 def scales(n: int) -> np.ndarray:

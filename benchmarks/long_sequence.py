@@ -4,14 +4,11 @@ Command:  python benchmarks/long_sequence.py [--quick] [--out DIR] [--repeats R]
                                              [--length 1000000] [--devices N]
           (on a GPU e.g. --length 100000: each sequential step costs a kernel launch)
 Runtime:  about 15 s on a 2-core CPU; --quick ~3 s.
-Shows:    rg.final_step_profile of a vanilla tanh cell (H = 64, input 8, float32) with
-          checkpoint_every=1000: compile and run time, this process's peak RSS (run it as a
-          program: its own process is the measurement; the target is < 1 GiB, while storing
-          every state would take T·H·4 bytes), and that every log10 norm stays finite far
-          below float32's range. Record: <out>/long_sequence.json.
+Measures: rg.final_step_profile of a tanh cell (H = 64, input 8, float32), checkpoint_every=1000:
+          compile and run time, this process's peak RSS (run it as a program) against 1 GiB and
+          the T·H·4 bytes of all states, and that every log10 norm stays finite.
+Numbers:  printed, and in <out>/long_sequence.json.
 """
-
-from __future__ import annotations
 
 import time
 
@@ -24,40 +21,30 @@ except ImportError:  # imported as benchmarks.long_sequence
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = tm.parser(__doc__)
-    p.add_argument("--length", type=int, default=None, help="T (default 10^6; quick 10^4)")
-    args = tm.parse(p, argv)
+    args = tm.parse(__doc__, argv, length={"type": int, "help": "T (default 10^6; quick 10^4)"})
     length = args.length or (10_000 if args.quick else 1_000_000)
     block = 100 if args.quick else 1000
     if length % block:
-        p.error(f"--length must be a multiple of {block}, got {length}")
+        args.error(f"--length must be a multiple of {block}, got {length}")
     import jax
     import jax.numpy as jnp
 
     import rnngrad as rg
 
     started, hidden, f32 = time.perf_counter(), 64, jnp.float32
-    with tm.RssSampler() as rss:
+    with tm.peak_rss() as peak_mib:
         cell = rg.VanillaCell(8, hidden, dtype=f32, key=jax.random.key(0))
         xs = jax.random.normal(jax.random.key(3), (length, 8), f32)
         carry0 = jnp.zeros((hidden,), f32)
-        profile = jax.jit(
-            lambda xs: (
-                rg.final_step_profile(cell, xs, carry0, jnp.sum, checkpoint_every=block).log_norms
-            )
-        )
-        rss_before = rss.peak_mib()
+        run = lambda xs: rg.final_step_profile(cell, xs, carry0, jnp.sum, checkpoint_every=block)
+        profile = jax.jit(lambda xs: run(xs).log_norms)
+        rss_before = peak_mib()
         row, logs = tm.time_fn(lambda: np.asarray(profile(xs)), args.repeats)
-        row.update(peak_rss_mib=rss.peak_mib(), rss_before_mib=rss_before)
-    row.update(
-        length=length,
-        hidden=hidden,
-        checkpoint_every=block,
-        all_finite=bool(np.isfinite(logs).all()),
-        log10_norm_lag0=float(logs[-1]),
-        log10_norm_max_lag=float(logs[0]),
-        stored_states_without_checkpointing_mib=length * hidden * 4 / 2**20,
-    )
+        row.update(peak_rss_mib=peak_mib(), rss_before_mib=rss_before)
+    row.update(length=length, hidden=hidden, checkpoint_every=block)
+    row.update(all_finite=bool(np.isfinite(logs).all()), log10_norm_lag0=float(logs[-1]))
+    row["log10_norm_max_lag"] = float(logs[0])
+    row["stored_states_without_checkpointing_mib"] = length * hidden * 4 / 2**20
     target = tm.target("long-sequence profile peak RSS [GiB]", "<", 1.0, row["peak_rss_mib"] / 1024)
     lines = [
         f"long sequence: final_step_profile, T={length}, H={hidden}, checkpoint_every={block}",

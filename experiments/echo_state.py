@@ -1,75 +1,32 @@
 """Echo state networks on Mackey-Glass: prediction, hyperparameter map, echo state property, memory.
 
-Command:   python experiments/echo_state.py [--quick] [--out results/echo_state]
-Runtime:   about 30-50 s on a 2-core CPU (--quick: about 15 s, mostly compilation).
-What it does (float64; reservoirs from rg.EchoStateCell, readouts by ridge regression):
-  Data: rg.mackey_glass with τ = 17 (a = 0.2, b = 0.1, n = 10), RK4 step 0.1 sampled every
-  time unit, the first 1000 samples (quick: 300) dropped as transient, minus 1 (mean ≈ 0).
-  1. Prediction, Jaeger & Haas (2004) protocol: a reservoir (ρ(W_rec) = 1, no leak, input
-     scaling 1, no bias; 100 units with connectivity 0.1 and 1000 units with 0.01; quick:
-     50 units) is driven by the series; after a washout of 100 steps a readout is trained
-     on 2000 steps to predict the next value. Ridge ∈ {1e-12, 1e-10, 1e-8, 1e-6, 1e-4} is
-     chosen on the next 1000 steps (validation): by one-step NRMSE for the one-step
-     readout, by the median step-84 error of free runs started every 100 steps there for
-     the free-run readout. Test (the following 2000 steps): the one-step NRMSE
-     (teacher forcing), and free runs of 84 steps started every 100 steps (the reservoir
-     teacher-forced up to the start, then its own output fed back): the error at step 84
-     |y − u|/σ (σ = std of the series), as the median over windows and as Jaeger & Haas's
-     NRMSE_84 = sqrt(mean over windows of (y − u)²/σ²).
-  2. One rg.sweep over spectral radius (15 values in [0.1, 1.5]) × leak rate (10 values in
-     [0.1, 1]) of a 100-unit reservoir (quick: 50 units, 4 × 4): test one-step NRMSE
-     (train 1000, validation 500 for the ridge, test 1000 steps).
-  3. Echo state property (rg.echo_state_property: 2 pairs of random starts in [−1, 1]^N,
-     1000 steps (quick: 300), final distance <= 1e-6 × initial) in one rg.sweep over
-     spectral radius 0.1..3.0 (30 values; quick: 0.5..3.0, 6) × leak rate {1, 0.3} ×
-     drive {none (zero input), Mackey-Glass}, of a 100-unit reservoir (quick: 50), next
-     to rg.effective_spectral_radius ρ((1 − a) I + a W_rec).
-  4. Memory capacity (rg.memory_capacity, Jaeger 2002: Σ_k r²(u_{t−k}, y_k), k <= 2N, i.i.d.
-     uniform input in [−0.5, 0.5]) of a 100-unit tanh reservoir (quick: 20 units) in one
-     rg.sweep over spectral radius (15 values in [0.1, 1.5]; quick: 5) × input scaling
-     {0.1, 1}.
-Expected numbers (default size; the seeds are fixed, so these are the printed values):
-  one-step test NRMSE 5.2e-4 at 100 units (reservoirpy's documented figure is 0.00785) and
-  4.3e-6 at 1000 units (<= 1e-4); free-run error at step 84 over 19 test windows: median
-  0.29 (NRMSE_84 0.52) at 100 units, median 7.9e-5 (NRMSE_84 1.5e-4 = 10^-3.8) at 1000
-  units (Jaeger & Haas report NRMSE_84 ≈ 10^-4.2 with 1000 units and a finer-tuned
-  setup). Sweep: one-step NRMSE falls as the leak rate rises to 1 (unit-time sampling
-  needs fast units), best at ρ = 0.8, a = 1 (2.5e-4). Echo state property: without input
-  it holds up to ρ = 0.9 (a = 1) / 1.1 (a = 0.3) and fails from the first radius where
-  the effective spectral radius reaches 1 (1.0 and 1.005); the Mackey-Glass drive
-  extends it by one grid step (fails at ρ = 1.1 / 1.3, ρ_eff = 1.1 / 1.03); ρ = 3
-  violates it in all four cases, ρ = 0.5 satisfies it in all four. Memory capacity peaks
-  at ρ ≈ 1 (30 of the bound N = 100 at input scaling 0.1, 17 at 1: saturating tanh units
-  forget faster) and falls on both sides. Wall time about 30-50 s, 2/3 of it the
-  1000-unit reservoir.
-Outputs (in --out): prediction.png, sweep.png, echo_state_property.png,
-  memory_capacity.png, echo_state.json.
-JSON fields:
-  quick, seconds, seconds_per_part {prediction, sweep, echo_state_property,
-    memory_capacity}, figures, series {tau, dt, subsample, transient, length, std};
-  prediction {ridges, washout, train, validation, test, horizon, window_stride, sizes,
-    results {"<N>": {hidden, connectivity, one_step_ridge, one_step_validation_nrmse
-    (per ridge), one_step_nrmse, free_run_ridge, free_run_validation_median84 (per
-    ridge), free_run_windows, free_run_starts, nrmse84_median, nrmse84_rms,
-    free_run_error_median (horizon,), example_window {start, prediction, target}}}};
-  sweep {hidden, connectivity, washout, train, validation, test, spectral_radius,
-    leak_rate, one_step_nrmse (R, A), best {spectral_radius, leak_rate, one_step_nrmse}};
-  echo_state_property {hidden, steps, num_pairs, tol, spectral_radius, leak_rate, drive,
-    satisfied (R, A, D), final_distance (R, A, D), effective_spectral_radius (R, A),
-    boundary {"a=<a>, <drive>": {last_satisfied, first_violated,
-    effective_radius_at_first_violated}},
-    radius_3_violates {"a=<a>, <drive>": bool}, radius_half_satisfies {same keys}};
-  memory_capacity {hidden, k_max, train, test, spectral_radius, input_scaling, capacity
-    (R, S), peak
-    {"<scaling>": {spectral_radius, capacity}}};
-  tables {prediction, sweep, echo_state_property, memory_capacity}: {headers, rows}, the
-    printed tables.
+Command:   python experiments/echo_state.py [--quick | --full] [--out results/echo_state]
+Runtime:   about 1 min on a 2-core CPU (--quick: about 30 s, mostly compilation).
+What it does (float64, for the ill-conditioned ridge readouts of 1000 collinear units;
+  rg.EchoStateCell reservoirs; Mackey-Glass τ = 17 from rg.tasks.mackey_glass, minus 1):
+  1. Jaeger & Haas (2004)'s prediction protocol, 100 and 1000 units (quick: 50; ρ = 1, no
+     leak, no bias): readouts trained on 2000 steps after a washout of 100, the ridge
+     chosen on the next 1000 by rg.esn.select_ridge (by one-step NRMSE; for the free-run
+     readout by the median step-84 error of its free runs); tested on the next 2000 by
+     the one-step NRMSE and by free runs of 84 steps started every 100 steps: the error
+     |y − u|/σ at step 84, its median over windows and NRMSE_84 = sqrt(mean (y − u)²/σ²).
+  2. One rg.sweep of the one-step NRMSE over spectral radius × leak rate (100 units).
+  3. The echo state property (rg.esn.echo_state_property: 2 pairs of starts, final
+     distance <= 1e-6 × initial) in one rg.sweep over ρ 0.1..3.0 × leak rate {1, 0.3} ×
+     drive {none, Mackey-Glass}, beside rg.esn.effective_spectral_radius.
+  4. Memory capacity (rg.esn.memory_capacity, Jaeger 2002), one rg.sweep: ρ × input scale.
+What it shows: 1000 units predict far better than 100; the one-step error falls as the
+  leak rate rises to 1; the echo state property fails where the effective spectral
+  radius reaches 1; the memory capacity peaks near ρ = 1, below its bound N.
+Numbers: the printed tables and echo_state.json (prediction.results["<N>"], sweep.best,
+  echo_state_property.boundary, memory_capacity.peak, checks); echo_state.npz holds the
+  curves and grids. Figures: prediction.png, sweep.png, echo_state_property.png,
+  memory_capacity.png.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -78,89 +35,88 @@ import numpy as np
 import rnngrad as rg
 
 try:
-    from _common import parser, save_figure, table, write_outputs
+    import _runner
 except ImportError:  # imported as experiments.echo_state
-    from experiments._common import parser, save_figure, table, write_outputs
-
-# Ridge readouts solve ill-conditioned normal equations (1000 collinear tanh units): float64.
-jax.config.update("jax_enable_x64", True)
+    from experiments import _runner
 
 TAU, DT, SUBSAMPLE = 17.0, 0.1, 10
 RIDGES = (1e-12, 1e-10, 1e-8, 1e-6, 1e-4)
-HORIZON = 84
-STRIDE = 100
+HORIZON, STRIDE, TOL = 84, 100, 1e-6
 DRIVES = ("none", "mackey-glass")
+SPLITS = ("washout", "train", "validation", "test")
+PREDICTION = "hidden connectivity one_step_ridge one_step_nrmse free_run_ridge".split()
+PREDICTION += ["nrmse84_median", "nrmse84_rms", "free_run_windows"]  # the table's record keys
+SIZES = {  # layouts: SPLITS lengths; reservoirs: (units, connectivity); grids: (first, last, n)
+    "quick": {
+        "transient": 300,
+        "layout": (50, 500, 300, 500),
+        "reservoirs": [(50, 0.1)],
+        "sweep": {"hidden": 50, "layout": (50, 500, 300, 500), "radii": (0.2, 1.4, 4)},
+        "sweep_leaks": 4,
+        "esp": {"hidden": 50, "steps": 300, "radii": (0.5, 3.0, 6)},
+        "mc": {"hidden": 20, "radii": 5, "train": 500, "test": 300},
+    },
+    "full": {
+        "transient": 1000,
+        "layout": (100, 2000, 1000, 2000),
+        "reservoirs": [(100, 0.1), (1000, 0.01)],
+        "sweep": {"hidden": 100, "layout": (100, 1000, 500, 1000), "radii": (0.1, 1.5, 15)},
+        "sweep_leaks": 10,
+        "esp": {"hidden": 100, "steps": 1000, "radii": (0.1, 3.0, 30)},
+        "mc": {"hidden": 100, "radii": 15, "train": 2000, "test": 1000},
+    },
+}
+RHO = "spectral radius ρ(W_rec)"
+TEXT = {  # figure panel: (title, x label, y label)
+    "example": ("free run, one test window", "steps after the last teacher-forced input", "x − 1"),
+    "error": ("free-run error over the test windows", "horizon (steps)", "median |y − u| / σ"),
+    "sweep": ("Mackey-Glass: log10 one-step test NRMSE", "leak rate a", RHO),
+    "esp": ("echo state property", RHO, "largest ‖h_T − h'_T‖ (floored at 1e-20)"),
+    "radius": ("linearisation at the zero state", RHO, "ρ((1 − a) I + a W_rec)"),
+    "memory": ("short-term memory capacity", RHO, "memory capacity Σ_k r²"),
+}
 
 
-def series(length: int, transient: int) -> jax.Array:
-    """The Mackey-Glass series on its attractor, unit time step, shifted by −1."""
-    x = rg.mackey_glass(length + transient, tau=TAU, dt=DT, subsample=SUBSAMPLE)
-    return x[transient:] - 1.0
+def text(panel: str, n: int | None = None) -> dict:
+    title, xlabel, ylabel = TEXT[panel]
+    return dict(title=f"{title}, N = {n}" if n else title, xlabel=xlabel, ylabel=ylabel)
 
 
-def predict(u: jax.Array, hidden: int, connectivity: float, layout: dict, key) -> dict:
+def grid(first: float, last: float, count: int) -> np.ndarray:
+    return np.round(np.linspace(first, last, count), 10)
+
+
+def predict(u: jax.Array, hidden: int, connectivity: float, layout: tuple, key) -> tuple:
     """One-step and 84-step free-run prediction with one reservoir (see the docstring)."""
-    washout, train, val = layout["washout"], layout["train"], layout["validation"]
-    val_start = washout + train
-    test_start = val_start + val
-    length = u.shape[0]
-    sigma = float(jnp.std(u))
-    ridges = jnp.asarray(RIDGES)
-    cell = rg.EchoStateCell(
-        1, hidden, spectral_radius=1.0, leak_rate=1.0, connectivity=connectivity, key=key
-    )
-    # Row t has seen u[0..t]; its one-step target is u[t + 1].
-    states = rg.esn_states(cell, u[:-1, None])
-    readouts = jax.vmap(
-        lambda r: rg.ridge_readout(
-            states[washout:val_start], u[washout + 1 : val_start + 1], ridge=r
-        )
-    )(ridges)
+    washout, val_start, test_start = np.cumsum(layout[:3])
+    kw = dict(spectral_radius=1.0, leak_rate=1.0, connectivity=connectivity, key=key)
+    cell, sigma = rg.EchoStateCell(1, hidden, **kw), jnp.std(u)
+    states = rg.esn.states(cell, u[:-1, None])  # row t has seen u[0..t]; its target is u[t + 1]
+    train = (states[washout:val_start], u[washout + 1 : val_start + 1])
+    val = (states[val_start:test_start], u[val_start + 1 : test_start + 1])
+    one = rg.esn.select_ridge(*train, ridges=RIDGES, validation=val)
+    test = rg.esn.readout_apply(one.readout, states[test_start:])
+    one_step = float(rg.esn.nrmse(test, u[test_start + 1 :]))
 
-    def one_step(w, lo, hi):
-        return rg.nrmse(rg.readout_apply(w, states[lo:hi]), u[lo + 1 : hi + 1])
+    def free_runs(w, starts):  # start s is the first predicted index; h has seen u[..s-2]
+        gen = functools.partial(rg.esn.generate, cell, w[None], steps=HORIZON)
+        ys = jax.vmap(lambda s: gen(states[s - 2], u[s - 1, None]))(starts)[..., 0]
+        return ys, u[starts[:, None] + jnp.arange(HORIZON)]
 
-    val_nrmse = np.asarray(jax.vmap(lambda w: one_step(w, val_start, test_start))(readouts))
-    best = int(np.nanargmin(val_nrmse))
-    test_nrmse = float(one_step(readouts[best], test_start, length - 1))
+    def median84(w):  # the free-run readout's validation score
+        ys, y = free_runs(w, jnp.arange(val_start + STRIDE, test_start - HORIZON + 1, STRIDE))
+        return jnp.median(jnp.abs(ys[:, -1] - y[:, -1])) / sigma
 
-    # Free runs: start s is the first predicted index; h has seen u[..s-2], x0 = u[s-1].
-    def free_runs(starts):
-        hs, xs = states[starts - 2], u[starts - 1][:, None]
-        ys = jax.vmap(
-            lambda w: jax.vmap(lambda h, x: rg.esn_generate(cell, w[None], h, x, HORIZON))(hs, xs)
-        )(readouts)[..., 0]  # (ridges, windows, horizon)
-        targets = u[starts[:, None] + jnp.arange(HORIZON)[None, :]]
-        return np.asarray(ys), np.asarray(targets)
-
-    val_starts = np.arange(val_start + STRIDE, test_start - HORIZON + 1, STRIDE)
-    test_starts = np.arange(test_start + STRIDE, length - HORIZON + 1, STRIDE)
-    ys, targets = free_runs(jnp.asarray(val_starts))
-    with np.errstate(invalid="ignore"):
-        val_median84 = np.median(np.abs(ys[:, :, -1] - targets[None, :, -1]), axis=1) / sigma
-    free_best = int(np.nanargmin(np.where(np.isfinite(val_median84), val_median84, np.nan)))
-    ys, targets = free_runs(jnp.asarray(test_starts))
-    errors = np.abs(ys[free_best] - targets) / sigma  # (windows, horizon)
-    example = len(test_starts) // 2
-    return {
-        "hidden": hidden,
-        "connectivity": connectivity,
-        "one_step_ridge": RIDGES[best],
-        "one_step_validation_nrmse": val_nrmse,
-        "one_step_nrmse": test_nrmse,
-        "free_run_ridge": RIDGES[free_best],
-        "free_run_validation_median84": val_median84,
-        "free_run_windows": len(test_starts),
-        "free_run_starts": test_starts,
-        "nrmse84_median": float(np.median(errors[:, -1])),
-        "nrmse84_rms": float(np.sqrt(np.mean(errors[:, -1] ** 2))),
-        "free_run_error_median": np.median(errors, axis=0),
-        "example_window": {
-            "start": int(test_starts[example]),
-            "prediction": ys[free_best, example],
-            "target": targets[example],
-        },
-    }
+    free = rg.esn.select_ridge(*train, ridges=RIDGES, score=median84)
+    starts = np.arange(test_start + STRIDE, u.shape[0] - HORIZON + 1, STRIDE)
+    ys, y = (np.asarray(a) for a in free_runs(free.readout, jnp.asarray(starts)))
+    err, ex = np.abs(ys - y) / float(sigma), len(starts) // 2  # (windows, horizon)
+    med, rms = float(np.median(err[:, -1])), float(np.sqrt(np.mean(err[:, -1] ** 2)))
+    row = [hidden, connectivity, one.ridge, one_step, free.ridge, med, rms, len(starts)]
+    result = dict(zip(PREDICTION, row), free_run_starts=starts, example_window_start=starts[ex])
+    result.update(one_step_validation_nrmse=one.scores, free_run_validation_median84=free.scores)
+    names = [f"{k}_{hidden}" for k in ("free_run_error", "example_prediction", "example_target")]
+    return result, dict(zip(names, (np.median(err, axis=0), ys[ex], y[ex])))
 
 
 def boundary(radii: np.ndarray, satisfied: np.ndarray, effective: np.ndarray) -> dict:
@@ -168,362 +124,166 @@ def boundary(radii: np.ndarray, satisfied: np.ndarray, effective: np.ndarray) ->
     bad = np.flatnonzero(~satisfied)
     if bad.size == 0:
         return {"last_satisfied": float(radii[-1]), "first_violated": None}
-    i = int(bad[0])
-    return {
-        "last_satisfied": float(radii[i - 1]) if i > 0 else None,
-        "first_violated": float(radii[i]),
-        "effective_radius_at_first_violated": float(effective[i]),
-    }
+    i, b = int(bad[0]), {"last_satisfied": float(radii[bad[0] - 1]) if bad[0] > 0 else None}
+    return {**b, "first_violated": radii[i], "effective_radius_at_first_violated": effective[i]}
+
+
+def run(cfg: dict) -> tuple[dict, dict]:
+    arrays, tables, checks = {}, {}, {}
+    k_pred, k_sweep, k_esp, k_starts, k_mc, k_mc_input = jax.random.split(jax.random.key(0), 6)
+    layout, transient = dict(zip(SPLITS, cfg["layout"])), cfg["transient"]
+    length = sum(cfg["layout"]) + 1
+    x = rg.tasks.mackey_glass(length + transient, tau=TAU, dt=DT, subsample=SUBSAMPLE)
+    u = x[transient:] - 1.0  # on the attractor, unit time step, mean ≈ 0
+    series = {"tau": TAU, "dt": DT, "subsample": SUBSAMPLE, "transient": transient}
+    record = {"series": {**series, "length": length, "std": float(jnp.std(u))}}
+
+    results = {}  # 1. prediction
+    for hidden, connectivity in cfg["reservoirs"]:
+        results[str(hidden)], out = predict(u, hidden, connectivity, cfg["layout"], k_pred)
+        arrays.update(out)
+        checks[f"one_step_nrmse_{hidden}"] = results[str(hidden)]["one_step_nrmse"]
+    checks["nrmse84_rms_1000"] = results.get("1000", {}).get("nrmse84_rms")
+    pred = {"ridges": list(RIDGES), **layout, "horizon": HORIZON, "window_stride": STRIDE}
+    record["prediction"] = {**pred, "sizes": [h for h, _ in cfg["reservoirs"]], "results": results}
+    headers = ["N", "density", "ridge 1", "NRMSE 1", "ridge 84", "med e84", "NRMSE84", "windows"]
+    title = f"Mackey-Glass (τ = {TAU:g}) prediction: train {layout['train']}, one-step "
+    title += f"(teacher forced) and {HORIZON}-step free run, ρ = 1, a = 1"
+    tables[title] = (headers, [[r[k] for k in PREDICTION] for r in results.values()])
+
+    sw = cfg["sweep"]  # 2. radius × leak sweep
+    a0, a1, a2, a3 = np.cumsum(sw["layout"])
+    u_sw = u[: a3 + 1]
+
+    def one_step_nrmse(spectral_radius, leak_rate):  # traced by rg.sweep: ridge chosen in-graph
+        kw = dict(spectral_radius=spectral_radius, leak_rate=leak_rate, key=k_sweep)
+        s = rg.esn.states(rg.EchoStateCell(1, sw["hidden"], **kw), u_sw[:-1, None])
+        fit = functools.partial(rg.esn.ridge_readout, s[a0:a1], u_sw[a0 + 1 : a1 + 1])
+        ws = jax.vmap(lambda r: fit(ridge=r))(jnp.asarray(RIDGES))
+        val = jax.vmap(rg.esn.readout_apply, (0, None))(ws, s[a1:a2])  # (ridges, steps)
+        val = jax.vmap(rg.esn.nrmse, (0, None))(val, u_sw[a1 + 1 : a2 + 1])
+        best = jnp.argmin(jnp.where(jnp.isnan(val), jnp.inf, val))
+        return rg.esn.nrmse(rg.esn.readout_apply(ws[best], s[a2:]), u_sw[a2 + 1 :])
+
+    radii, leaks = grid(*sw["radii"]), grid(0.1, 1.0, cfg["sweep_leaks"])
+    nrmse = np.asarray(rg.sweep(one_step_nrmse, spectral_radius=radii, leak_rate=leaks).values)
+    i, j = np.unravel_index(np.nanargmin(nrmse), nrmse.shape)
+    best = {"spectral_radius": float(radii[i]), "leak_rate": float(leaks[j])}
+    best["one_step_nrmse"] = float(nrmse[i, j])
+    sweep = {"hidden": sw["hidden"], "connectivity": 0.1, **dict(zip(SPLITS, sw["layout"]))}
+    record["sweep"] = {**sweep, "spectral_radius": radii, "leak_rate": leaks, "best": best}
+    i1, ib = int(np.argmin(np.abs(radii - 1.0))), np.nanargmin(nrmse, axis=0)
+    rows = [[a, radii[b], nrmse[b, j], nrmse[i1, j]] for j, (a, b) in enumerate(zip(leaks, ib))]
+    title = f"One-step NRMSE over ρ × a ({len(radii)} × {len(leaks)}, N = {sw['hidden']}, one "
+    title += f"rg.sweep); best {best}"
+    tables[title] = (["leak a", "best ρ", "NRMSE 1", "ρ=1 NRMSE"], rows)
+    arrays["sweep_nrmse"] = nrmse
+
+    esp_cfg, u_esp = cfg["esp"], u[: cfg["esp"]["steps"], None]  # 3. echo state property
+
+    def esp(spectral_radius, leak_rate, drive):
+        kw = dict(spectral_radius=spectral_radius, leak_rate=leak_rate, key=k_esp)
+        cell = rg.EchoStateCell(1, esp_cfg["hidden"], **kw)
+        check = rg.esn.echo_state_property(cell, drive * u_esp, key=k_starts, num_pairs=2, tol=TOL)
+        radius = rg.esn.effective_spectral_radius(cell)
+        return {"satisfied": check.satisfied, "final": check.final_distance, "radius": radius}
+
+    r, a = grid(*esp_cfg["radii"]), np.array([1.0, 0.3])
+    res = rg.sweep(esp, spectral_radius=r, leak_rate=a, drive=np.array([0.0, 1.0])).values
+    sat, eff = np.asarray(res["satisfied"], bool), np.asarray(res["radius"])[:, :, 0]
+    arrays.update(esp_satisfied=sat, esp_final_distance=res["final"], esp_effective_radius=eff)
+    cases = {f"a={a[i]:g}, {d}": (i, k) for i in range(len(a)) for k, d in enumerate(DRIVES)}
+    i3, ih = int(np.argmin(np.abs(r - 3.0))), int(np.argmin(np.abs(r - 0.5)))
+    bounds = {n: boundary(r, sat[:, i, k], eff[:, i]) for n, (i, k) in cases.items()}
+    violated3 = {n: bool(not sat[i3, i, k]) for n, (i, k) in cases.items()}
+    half_ok = {n: bool(sat[ih, i, k]) for n, (i, k) in cases.items()}
+    checks["esp_radius3_violated_fraction"] = float(np.mean(list(violated3.values())))
+    esp_record = {**esp_cfg, "num_pairs": 2, "tol": TOL, "spectral_radius": r, "leak_rate": a}
+    esp_record.update(drive=list(DRIVES), boundary=bounds, radius_half_satisfies=half_ok)
+    record["echo_state_property"] = {**esp_record, "radius_3_violates": violated3}
+    headers = ["a, drive", "last ok ρ", "first bad ρ", "ρ_eff there", "ρ=0.5 ok", "ρ=3 ok"]
+    keys = ("last_satisfied", "first_violated", "effective_radius_at_first_violated")
+    rows = [[n, *map(b.get, keys), half_ok[n], not violated3[n]] for n, b in bounds.items()]
+    title = f"Echo state property (N = {esp_cfg['hidden']}, {esp_cfg['steps']} steps, 2 pairs "
+    title += f"of starts, satisfied if final distance <= {TOL:g} × initial)"
+    tables[title] = (headers, rows)
+
+    mc_cfg, scalings = cfg["mc"], np.array([0.1, 1.0])  # 4. memory capacity
+    n_mc, mc_radii = mc_cfg["hidden"], grid(0.1, 1.5, mc_cfg["radii"])
+
+    def capacity(spectral_radius, input_scaling):
+        kw = dict(spectral_radius=spectral_radius, input_scaling=input_scaling, key=k_mc)
+        lengths = dict(train_length=mc_cfg["train"], test_length=mc_cfg["test"])
+        return rg.esn.memory_capacity(rg.EchoStateCell(1, n_mc, **kw), key=k_mc_input, **lengths)
+
+    mc = np.asarray(rg.sweep(capacity, spectral_radius=mc_radii, input_scaling=scalings).values)
+    peak = [{"spectral_radius": mc_radii[np.argmax(c)], "capacity": c.max()} for c in mc.T]
+    peak = dict(zip((f"{s:g}" for s in scalings), peak))
+    mc_record = {**mc_cfg, "k_max": 2 * n_mc, "spectral_radius": mc_radii}
+    record["memory_capacity"] = {**mc_record, "input_scaling": scalings, "peak": peak}
+    picks = np.unique(np.round(np.linspace(0, len(mc_radii) - 1, 8)).astype(int))
+    rows = [[float(mc_radii[p])] + [float(v) for v in mc[p]] for p in picks]
+    title = f"Memory capacity (N = {n_mc}, bound N; k <= {2 * n_mc})"
+    tables[title] = (["ρ"] + [f"MC (in {s:g})" for s in scalings], rows)
+    arrays["memory_capacity"] = mc
+    record.update(checks=checks, tables=tables)
+    return record, arrays
+
+
+def draw(record: dict, arrays: dict, cfg: dict) -> dict:
+    from matplotlib.figure import Figure
+
+    pred, sw = record["prediction"], record["sweep"]
+    esp, mc = record["echo_state_property"], record["memory_capacity"]
+    fig1, fig2 = (Figure(figsize=(12, 4.2), layout="constrained") for _ in range(2))
+    (ax0, ax1), (ax2, ax3) = fig1.subplots(1, 2), fig2.subplots(1, 2)
+    sizes, steps, c = pred["sizes"], np.arange(1, HORIZON + 1), [f"C{i}" for i in range(9)]
+    ys = [arrays[f"example_target_{sizes[0]}"], *(arrays[f"example_prediction_{k}"] for k in sizes)]
+    labels = ["Mackey-Glass (target)", *(f"free run, N = {k}" for k in sizes)]
+    kw = dict(markers=False, colors=["k", *c[: len(sizes)]], linestyles=["-"] + ["--"] * len(sizes))
+    rg.plot.curves(steps, ys, labels=labels, ax=ax0, **kw, **text("example"))
+    refs = {f"N = {k}: one-step NRMSE": pred["results"][str(k)]["one_step_nrmse"] for k in sizes}
+    ys = [arrays[f"free_run_error_{k}"] for k in sizes]
+    labels = [f"N = {k}: free run" for k in sizes]
+    kw = dict(markers=False, log=True, hlines=refs, colors=c[: len(sizes)], ax=ax1)
+    rg.plot.curves(steps, ys, labels=labels, **kw, **text("error"))
+    best = {"best": (sw["best"]["leak_rate"], sw["best"]["spectral_radius"])}
+    z, kw = np.log10(arrays["sweep_nrmse"]), dict(points=best, **text("sweep", sw["hidden"]))
+    sweep = rg.plot.phase_diagram(sw["leak_rate"], sw["spectral_radius"], z, cmap="viridis_r", **kw)
+    radii, bad = np.asarray(esp["spectral_radius"]), ~arrays["esp_satisfied"]
+    final = np.maximum(arrays["esp_final_distance"], 1e-20)
+    xs = [radii] * 4 + [np.broadcast_to(radii[:, None, None], bad.shape)[bad]]
+    ys = [final[:, i, k] for i in range(2) for k in range(2)] + [final[bad]]
+    labels = [f"a = {a:g}, input: {d}" for a in esp["leak_rate"] for d in esp["drive"]]
+    kw = dict(colors=["C0", "C0", "C1", "C1", "k"], linestyles=["--", "-"] * 2 + ["none"], ax=ax2)
+    labels.append("violated (distance > tol × initial)")
+    rg.plot.curves(xs, ys, labels=labels, log=True, **kw, **text("esp", esp["hidden"]))
+    kw = dict(labels=[f"a = {a:g}" for a in esp["leak_rate"]], hlines={"ρ_eff = 1": 1.0}, ax=ax3)
+    rg.plot.curves(radii, arrays["esp_effective_radius"].T, **kw, **text("radius"))
+    n, labels = mc["hidden"], [f"tanh, input scaling {s:g}" for s in mc["input_scaling"]]
+    kw = dict(labels=labels, hlines={"bound MC <= N": float(n)}, **text("memory", n))
+    memory = rg.plot.curves(mc["spectral_radius"], arrays["memory_capacity"].T, **kw)
+    names = ("prediction", "sweep", "echo_state_property", "memory_capacity")
+    return {f"{n}.png": f for n, f in zip(names, (fig1, sweep, fig2, memory))}
+
+
+def _nrmse(result: str, paper: str, check: str, bound: float) -> _runner.Expect:
+    return _runner.Expect(f"Mackey-Glass {result}", paper, check, "<=", bound, "{:.2e}")
+
+
+FREE_RUN, BOUND84 = "84-step free run, 1000 units (Jaeger & Haas 2004)", 1.5 * 10**-4.2
+RHO3 = "tanh reservoir with ρ = 3 violates the echo state property"
+EXPECTED = (
+    _nrmse("one-step, ESN 100 units", "reservoirpy: NRMSE 0.00785", "one_step_nrmse_100", 0.00785),
+    _nrmse("one-step, ESN 1000 units", "≤ 1e-4 (issue target)", "one_step_nrmse_1000", 1e-4),
+    _nrmse(FREE_RUN, "NRMSE ≈ 10^-4.2", "nrmse84_rms_1000", BOUND84),
+    _runner.Expect(RHO3, "violated", "esp_radius3_violated_fraction", "==", 1.0),
+)
+EXPERIMENT = _runner.Experiment("echo_state", __doc__, SIZES, run, draw, EXPECTED, x64=True)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parser(__doc__, "echo_state").parse_args(argv)
-    q = args.quick
-    out = Path(args.out)
-    started = time.perf_counter()
-    key = jax.random.key(0)
-    k_pred, k_sweep, k_esp, k_esp_starts, k_mc, k_mc_input = jax.random.split(key, 6)
-
-    transient = 300 if q else 1000
-    layout = (
-        {"washout": 50, "train": 500, "validation": 300, "test": 500}
-        if q
-        else {"washout": 100, "train": 2000, "validation": 1000, "test": 2000}
-    )
-    length = sum(layout.values()) + 1
-    u = series(length, transient)
-    record: dict = {
-        "quick": q,
-        "series": {
-            "tau": TAU,
-            "dt": DT,
-            "subsample": SUBSAMPLE,
-            "transient": transient,
-            "length": length,
-            "std": float(jnp.std(u)),
-        },
-    }
-
-    # ------------------------------------------------------------ 1. prediction
-    sizes = ((50, 0.1),) if q else ((100, 0.1), (1000, 0.01))
-    results = {}
-    for hidden, connectivity in sizes:
-        results[str(hidden)] = predict(u, hidden, connectivity, layout, k_pred)
-    record["prediction"] = {
-        "ridges": list(RIDGES),
-        **layout,
-        "horizon": HORIZON,
-        "window_stride": STRIDE,
-        "sizes": [h for h, _ in sizes],
-        "results": results,
-    }
-
-    timings = {"prediction": time.perf_counter() - started}
-
-    # ------------------------------------------------------------ 2. radius × leak sweep
-    hidden = 50 if q else 100
-    sw_len = (
-        {"washout": 50, "train": 500, "validation": 300, "test": 500}
-        if q
-        else {"washout": 100, "train": 1000, "validation": 500, "test": 1000}
-    )
-    a0 = sw_len["washout"]
-    a1 = a0 + sw_len["train"]
-    a2 = a1 + sw_len["validation"]
-    u_sw = u[: a2 + sw_len["test"] + 1]
-    ridges = jnp.asarray(RIDGES)
-
-    def one_step_nrmse(spectral_radius, leak_rate):
-        cell = rg.EchoStateCell(
-            1, hidden, spectral_radius=spectral_radius, leak_rate=leak_rate, key=k_sweep
-        )
-        s = rg.esn_states(cell, u_sw[:-1, None])
-        ws = jax.vmap(lambda r: rg.ridge_readout(s[a0:a1], u_sw[a0 + 1 : a1 + 1], ridge=r))(ridges)
-        val = jax.vmap(lambda w: rg.nrmse(rg.readout_apply(w, s[a1:a2]), u_sw[a1 + 1 : a2 + 1]))(ws)
-        best = jnp.argmin(jnp.where(jnp.isnan(val), jnp.inf, val))
-        return rg.nrmse(rg.readout_apply(ws[best], s[a2:]), u_sw[a2 + 1 :])
-
-    radii = np.round(np.linspace(0.2, 1.4, 4) if q else np.linspace(0.1, 1.5, 15), 10)
-    leaks = np.round(np.linspace(0.1, 1.0, 4 if q else 10), 10)
-    grid = rg.sweep(one_step_nrmse, spectral_radius=radii, leak_rate=leaks).values
-    i, j = np.unravel_index(np.nanargmin(grid), grid.shape)
-    record["sweep"] = {
-        "hidden": hidden,
-        "connectivity": 0.1,
-        **sw_len,
-        "spectral_radius": radii,
-        "leak_rate": leaks,
-        "one_step_nrmse": grid,
-        "best": {
-            "spectral_radius": float(radii[i]),
-            "leak_rate": float(leaks[j]),
-            "one_step_nrmse": float(grid[i, j]),
-        },
-    }
-
-    timings["sweep"] = time.perf_counter() - started - sum(timings.values())
-
-    # ------------------------------------------------------------ 3. echo state property
-    esp_steps, esp_pairs, esp_tol = (300, 2, 1e-6) if q else (1000, 2, 1e-6)
-    u_esp = u[:esp_steps, None]
-
-    def esp(spectral_radius, leak_rate, drive):
-        cell = rg.EchoStateCell(
-            1, hidden, spectral_radius=spectral_radius, leak_rate=leak_rate, key=k_esp
-        )
-        check = rg.echo_state_property(
-            cell, drive * u_esp, key=k_esp_starts, num_pairs=esp_pairs, tol=esp_tol
-        )
-        return {
-            "satisfied": check.satisfied,
-            "final": check.final_distance,
-            "effective": rg.effective_spectral_radius(cell),
-        }
-
-    esp_radii = np.round(np.linspace(0.5, 3.0, 6) if q else np.linspace(0.1, 3.0, 30), 10)
-    esp_leaks = np.array([1.0, 0.3])
-    drives = np.array([0.0, 1.0])
-    res = rg.sweep(esp, spectral_radius=esp_radii, leak_rate=esp_leaks, drive=drives).values
-    satisfied = np.asarray(res["satisfied"], bool)
-    final = np.asarray(res["final"])
-    effective = np.asarray(res["effective"])[:, :, 0]
-    boundaries = {}
-    for ia, a in enumerate(esp_leaks):
-        for idr, name in enumerate(DRIVES):
-            boundaries[f"a={a:g}, {name}"] = boundary(
-                esp_radii, satisfied[:, ia, idr], effective[:, ia]
-            )
-    i3 = int(np.argmin(np.abs(esp_radii - 3.0)))
-    ih = int(np.argmin(np.abs(esp_radii - 0.5)))
-    record["echo_state_property"] = {
-        "hidden": hidden,
-        "steps": esp_steps,
-        "num_pairs": esp_pairs,
-        "tol": esp_tol,
-        "spectral_radius": esp_radii,
-        "leak_rate": esp_leaks,
-        "drive": list(DRIVES),
-        "satisfied": satisfied,
-        "final_distance": final,
-        "effective_spectral_radius": effective,
-        "boundary": boundaries,
-        "radius_3_violates": {
-            f"a={a:g}, {name}": bool(not satisfied[i3, ia, idr])
-            for ia, a in enumerate(esp_leaks)
-            for idr, name in enumerate(DRIVES)
-        },
-        "radius_half_satisfies": {
-            f"a={a:g}, {name}": bool(satisfied[ih, ia, idr])
-            for ia, a in enumerate(esp_leaks)
-            for idr, name in enumerate(DRIVES)
-        },
-    }
-
-    timings["echo_state_property"] = time.perf_counter() - started - sum(timings.values())
-
-    # ------------------------------------------------------------ 4. memory capacity
-    mc_hidden = 20 if q else 100
-    mc_radii = np.round(np.linspace(0.1, 1.5, 5 if q else 15), 10)
-    scalings = np.array([0.1, 1.0])
-    mc_train, mc_test = (500, 300) if q else (2000, 1000)
-
-    def capacity(spectral_radius, input_scaling):
-        cell = rg.EchoStateCell(
-            1,
-            mc_hidden,
-            spectral_radius=spectral_radius,
-            input_scaling=input_scaling,
-            key=k_mc,
-        )
-        return rg.memory_capacity(cell, key=k_mc_input, train_length=mc_train, test_length=mc_test)
-
-    mc = rg.sweep(capacity, spectral_radius=mc_radii, input_scaling=scalings).values
-    record["memory_capacity"] = {
-        "hidden": mc_hidden,
-        "k_max": 2 * mc_hidden,
-        "train": mc_train,
-        "test": mc_test,
-        "spectral_radius": mc_radii,
-        "input_scaling": scalings,
-        "capacity": mc,
-        "peak": {
-            f"{s:g}": {
-                "spectral_radius": float(mc_radii[int(np.argmax(mc[:, k]))]),
-                "capacity": float(np.max(mc[:, k])),
-            }
-            for k, s in enumerate(scalings)
-        },
-    }
-    timings["memory_capacity"] = time.perf_counter() - started - sum(timings.values())
-    elapsed = time.perf_counter() - started
-
-    # ------------------------------------------------------------ printed summary
-    tables = {}
-    headers = [
-        "N",
-        "density",
-        "ridge 1",
-        "NRMSE 1",
-        "ridge 84",
-        "med e84",
-        "NRMSE84",
-        "windows",
-    ]
-    rows = [
-        [
-            r["hidden"],
-            r["connectivity"],
-            r["one_step_ridge"],
-            r["one_step_nrmse"],
-            r["free_run_ridge"],
-            r["nrmse84_median"],
-            r["nrmse84_rms"],
-            r["free_run_windows"],
-        ]
-        for r in results.values()
-    ]
-    print(
-        f"Mackey-Glass (τ = {TAU:g}) prediction: train {layout['train']}, one-step "
-        f"(teacher forced) and {HORIZON}-step free run, ρ = 1, a = 1"
-    )
-    print(table(headers, rows))
-    tables["prediction"] = {"headers": headers, "rows": rows}
-
-    headers = ["leak a", "best ρ", "NRMSE 1", "ρ=1 NRMSE"]
-    i1 = int(np.argmin(np.abs(radii - 1.0)))
-    rows = []
-    for jj, a in enumerate(leaks):
-        ib = int(np.nanargmin(grid[:, jj]))
-        rows.append([float(a), float(radii[ib]), float(grid[ib, jj]), float(grid[i1, jj])])
-    print(
-        f"\nOne-step NRMSE over ρ × a ({len(radii)} × {len(leaks)}, N = {hidden}, one "
-        f"rg.sweep); best {record['sweep']['best']}"
-    )
-    print(table(headers, rows))
-    tables["sweep"] = {"headers": headers, "rows": rows}
-
-    headers = ["a, drive", "last ok ρ", "first bad ρ", "ρ_eff there"]
-    rows = []
-    for name, b in boundaries.items():
-        rows.append(
-            [
-                name,
-                b["last_satisfied"],
-                b["first_violated"],
-                b.get("effective_radius_at_first_violated"),
-            ]
-        )
-    headers += ["ρ=0.5 ok", "ρ=3 ok"]
-    for row, name in zip(rows, boundaries):
-        row += [
-            record["echo_state_property"]["radius_half_satisfies"][name],
-            not record["echo_state_property"]["radius_3_violates"][name],
-        ]
-    print(
-        f"\nEcho state property (N = {hidden}, {esp_steps} steps, {esp_pairs} pairs of starts, "
-        f"satisfied if final distance <= {esp_tol:g} × initial)"
-    )
-    print(table(headers, rows, fmt="{:>14}"))
-    tables["echo_state_property"] = {"headers": headers, "rows": rows}
-
-    headers = ["ρ"] + [f"MC (in {s:g})" for s in scalings]
-    picks = np.unique(np.round(np.linspace(0, len(mc_radii) - 1, 8)).astype(int))
-    rows = [[float(mc_radii[p])] + [float(v) for v in mc[p]] for p in picks]
-    print(f"\nMemory capacity (N = {mc_hidden}, bound N; k <= {2 * mc_hidden})")
-    print(table(headers, rows, fmt="{:>12}"))
-    tables["memory_capacity"] = {"headers": headers, "rows": rows}
-    record["tables"] = tables
-    parts = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
-    print(f"computed in {elapsed:.1f} s ({parts})")
-    record["seconds"] = elapsed
-    record["seconds_per_part"] = timings
-
-    return write_outputs(record, out, "echo_state", lambda: plot(record, out))
-
-
-def plot(record: dict, out: Path) -> list[str]:
-    """Write the four figures into `out`; return their file names."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = []
-    pred = record["prediction"]
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.2))
-    steps = np.arange(1, pred["horizon"] + 1)
-    for k, (n, r) in enumerate(pred["results"].items()):
-        ex = r["example_window"]
-        if k == 0:
-            ax0.plot(steps, ex["target"], "k", lw=2, label="Mackey-Glass (target)")
-        ax0.plot(steps, ex["prediction"], f"C{k}--", label=f"free run, N = {n}")
-        ax1.semilogy(steps, r["free_run_error_median"], f"C{k}", label=f"N = {n}: free run")
-        ax1.axhline(r["one_step_nrmse"], color=f"C{k}", ls=":", label=f"N = {n}: one-step NRMSE")
-    ax0.set_xlabel("steps after the last teacher-forced input")
-    ax0.set_ylabel("x(t) − 1")
-    ax0.set_title("free-running prediction, one test window")
-    ax0.legend(fontsize=8)
-    ax1.set_xlabel("prediction horizon (steps)")
-    ax1.set_ylabel("median |y − u| / σ over test windows")
-    ax1.set_title(
-        f"free-run error ({pred['results'][str(pred['sizes'][0])]['free_run_windows']} windows)"
-    )
-    ax1.legend(fontsize=8)
-    names.append(save_figure(fig, out / "prediction.png").name)
-
-    sw = record["sweep"]
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    grid = np.log10(np.asarray(sw["one_step_nrmse"], dtype=float))
-    radii, leaks = np.asarray(sw["spectral_radius"]), np.asarray(sw["leak_rate"])
-    im = ax.pcolormesh(leaks, radii, grid, shading="nearest", cmap="viridis_r")
-    fig.colorbar(im, ax=ax, label="log10 one-step test NRMSE")
-    ax.plot(sw["best"]["leak_rate"], sw["best"]["spectral_radius"], "r*", ms=12, label="best")
-    ax.set_xlabel("leak rate a")
-    ax.set_ylabel("spectral radius ρ(W_rec)")
-    ax.set_title(f"Mackey-Glass one-step NRMSE, N = {sw['hidden']}")
-    ax.legend(fontsize=8)
-    names.append(save_figure(fig, out / "sweep.png").name)
-
-    esp = record["echo_state_property"]
-    radii = np.asarray(esp["spectral_radius"])
-    final = np.asarray(esp["final_distance"], dtype=float)
-    satisfied = np.asarray(esp["satisfied"], dtype=bool)
-    floor = 1e-20
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.2))
-    for ia, a in enumerate(esp["leak_rate"]):
-        for idr, drive in enumerate(esp["drive"]):
-            ls = "-" if idr else "--"
-            y = np.maximum(final[:, ia, idr], floor)
-            ax0.semilogy(radii, y, f"C{ia}{ls}", lw=1, label=f"a = {a:g}, input: {drive}")
-            bad = ~satisfied[:, ia, idr]
-            ax0.semilogy(radii[bad], y[bad], f"C{ia}x", ms=6)
-        ax1.plot(
-            radii, np.asarray(esp["effective_spectral_radius"])[:, ia], f"C{ia}", label=f"a = {a:g}"
-        )
-    ax0.plot([], [], "kx", label="violated (distance > tol × initial)")
-    ax0.set_xlabel("spectral radius ρ(W_rec)")
-    ax0.set_ylabel(f"largest ‖h_T − h'_T‖ after T = {esp['steps']} steps")
-    ax0.set_title(f"echo state property, N = {esp['hidden']} (floored at {floor:g})")
-    ax0.legend(fontsize=7)
-    ax1.axhline(1.0, color="k", lw=0.8, ls="--")
-    ax1.set_xlabel("spectral radius ρ(W_rec)")
-    ax1.set_ylabel("effective spectral radius ρ((1 − a) I + a W_rec)")
-    ax1.set_title("linearisation at the zero state")
-    ax1.legend(fontsize=8)
-    names.append(save_figure(fig, out / "echo_state_property.png").name)
-
-    mc = record["memory_capacity"]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    cap = np.asarray(mc["capacity"])
-    for k, s in enumerate(mc["input_scaling"]):
-        ax.plot(mc["spectral_radius"], cap[:, k], marker="o", label=f"tanh, input scaling {s:g}")
-    ax.axhline(mc["hidden"], color="k", ls="--", lw=0.8, label="bound MC <= N")
-    ax.set_xlabel("spectral radius ρ(W_rec)")
-    ax.set_ylabel("memory capacity Σ_k r²")
-    ax.set_title(f"short-term memory capacity, N = {mc['hidden']}")
-    ax.legend(fontsize=8)
-    names.append(save_figure(fig, out / "memory_capacity.png").name)
-    return names
+    return _runner.main(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":

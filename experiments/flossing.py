@@ -1,38 +1,17 @@
 """Gradient flossing (Engelken 2023) on the copy task at increasing delays.
 
 Command:   python experiments/flossing.py [--quick] [--out results/flossing]
-Runtime:   83 s on an idle 2-core CPU, ~4 minutes when other jobs share it (--quick:
-           about 30 s, mostly compilation).
-What it does:
-  A tanh RNN (H = 32, W_rec = 2 · W0, W0 ~ N(0, 1/H): chaotic, λ₁ > 0) learns the
-  copy task (rg.CopyTask: 3 symbols of 4, then `delay` blanks, a delimiter, recall) at
-  delays {5, 10, 20, 40}, over 4 seeds each, with Adam (lr 3e-3, clipped at global
-  norm 1), 1500 steps of batch 32, in two arms:
-    - plain: train from the chaotic initialisation;
-    - flossed: first rg.floss the top 8 Lyapunov exponents to 0 (10 rounds of 30 Adam
-      steps on the flossing penalty, each round on fresh inputs: 8 task sequences back
-      to back, 20 warm-up steps), then train the same way.
-  Reported: the top Lyapunov exponents before and after flossing (seed 0), and per
-  delay and arm the final test cross-entropy and symbol error rate (median over seeds)
-  and the number of seeds that solved the task (every recalled symbol right on ≥ 99 %
-  of 2000 test sequences, Pascanu's criterion for per-step tasks).
-Expected numbers (measured, full size, 2-core CPU):
-  flossing moves λ₁ from +0.047 to -0.006 (within ±0.02 of 0), but the exact-gradient
-  descent on Σ_{i≤8} λ_i² lets λ₂..λ₈ fall from (+0.044 … -0.25) to (-0.37 … -1.1): the
-  dynamics become low-dimensional. Training then does NOT improve: delays 5 and 10 are
-  solved by both arms (flossed 3/4 seeds at delay 10), and at delays 20 and 40 the
-  flossed arm's median test cross-entropy is higher (0.36 vs 0.09; 1.15 vs 0.74). This
-  does not reproduce Engelken (2023), Fig. 3, where flossing before training extends the
-  learnable delay; his setup flosses periodically during training and on longer
-  trajectories (see rg.flossing_penalty's `state_gradient` note on why descent through
-  long chaotic trajectories is hard).
-Outputs (in --out): lyapunov.png, delays.png, flossing.json.
+Runtime:   about 85 s on an idle 2-core CPU, ~4 min under load (--quick: about 30 s).
+What it does (float32): a chaotic tanh RNN (H = 32, W_rec = 2 · W0, W0 ~ N(0, 1/H)) learns
+  rg.CopyTask (3 of 4 symbols, `delay` blanks, delimiter, recall; solved: ≥ 99 % of 2000 test
+  sequences right) at delays 5, 10, 20, 40 (4 seeds; Adam 3e-3 clipped at norm 1; 1500 steps
+  of batch 32), plain or after rg.floss of the top 8 Lyapunov exponents to 0 (10 rounds of 30
+  steps, each on 8 fresh task sequences, 20 warm-up steps). --quick: H = 12, delay 4, 2 seeds.
+What it shows: flossing pulls λ₁ to 0 (lower exponents fall); does the flossed arm learn more?
+Numbers: the printed tables; record["results"][delay][arm], record["lyapunov_before"] /
+  ["lyapunov_after"] (seed 0), ["floss_history_top"], ["checks"]; loss curves in the .npz.
+Outputs (in --out): lyapunov.png, delays.png, flossing.json, flossing.npz.
 """
-
-from __future__ import annotations
-
-import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -42,14 +21,11 @@ import optax
 import rnngrad as rg
 
 try:
-    from _common import parser, save_figure, table, write_outputs
+    import _runner
 except ImportError:  # imported as experiments.flossing
-    from experiments._common import parser, save_figure, table, write_outputs
+    from experiments import _runner
 
-GAIN = 2.0
-WARMUP = 20
-SEQUENCES = 8  # task sequences back to back for one flossing trajectory
-ROUNDS = 10  # flossing rounds, each on fresh inputs
+GAIN, WARMUP, SEQUENCES, ROUNDS = 2.0, 20, 8, 10  # SEQUENCES per flossing input; ROUNDS rounds
 
 
 def floss_inputs(task, key):
@@ -58,151 +34,86 @@ def floss_inputs(task, key):
 
 
 def floss_rounds(cell, task, key, n, steps):
-    """Floss in ROUNDS rounds, each on fresh task inputs, so the exponents of the task's
-    dynamics -- not of one trajectory -- move to 0. Returns the cell and λ₁ per round."""
+    """ROUNDS rounds of rg.floss, each on fresh task inputs; the cell and λ₁ after each."""
 
     def one_round(cell, k):
-        flossed, history = rg.floss(
-            cell,
-            floss_inputs(task, k),
-            rg.zero_carry(cell),
-            n=n,
-            target=0.0,
-            steps=steps // ROUNDS,
-            warmup=WARMUP,
-        )
+        kw = {"n": n, "target": 0.0, "steps": steps // ROUNDS, "warmup": WARMUP}
+        flossed, history = rg.floss(cell, floss_inputs(task, k), rg.init_carry(cell), **kw)
         return flossed, history[-1, 0]
 
     return jax.lax.scan(one_round, cell, jax.random.split(key, ROUNDS))
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parser(__doc__, "flossing").parse_args(argv)
-    if args.quick:
-        hidden, delays, seeds, steps, floss_steps, n_exp, test = 12, [4], 2, 40, 100, 4, 200
-        n_floss = 2
-    else:
-        hidden, delays, seeds, steps, floss_steps, n_exp = 32, [5, 10, 20, 40], 4, 1500, 300, 8
-        test = 2000
-        # Flossing the top exponent alone lets the others collapse (low-dimensional
-        # dynamics that forget); flossing 8 keeps several directions near 0.
-        n_floss = 8
-    out = Path(args.out)
-    started = time.perf_counter()
-    optimizer = rg.clipped(optax.adam(3e-3), global_norm=1.0)
-    record: dict = {
-        "hidden": hidden,
-        "gain": GAIN,
-        "delays": delays,
-        "seeds": seeds,
-        "steps": steps,
-        "floss_steps": floss_steps,
-        "flossed_exponents": n_floss,
-        "reported_exponents": n_exp,
-        "results": {},
-    }
+def run(cfg: dict) -> tuple[dict, dict]:
+    hidden, n_floss, n_exp = cfg["hidden"], cfg["flossed_exponents"], cfg["reported_exponents"]
+    kw = {k: cfg[k] for k in ("steps", "seeds", "test_size")} | {"batch_size": 32}
+    kw |= {"progress": False, "optimizer": rg.clipped(optax.adam(3e-3), global_norm=1.0)}
+    record, arrays, rows = {**cfg, "gain": GAIN, "results": {}}, {}, []
 
     def base_cell(key):
         return rg.fold_recurrent_scale(rg.scale_recurrent(rg.VanillaCell(6, hidden, key=key), GAIN))
 
-    rows = []
-    for delay in delays:
+    for delay in cfg["delays"]:
         task = rg.CopyTask.from_delay(delay, pattern_length=3, n_symbols=4)
 
         def flossed_cell(key, task=task):
             k_cell, k_data = jax.random.split(key)
-            return floss_rounds(base_cell(k_cell), task, k_data, n_floss, floss_steps)[0]
+            return floss_rounds(base_cell(k_cell), task, k_data, n_floss, cfg["floss_steps"])[0]
 
-        arms = {}
+        arms = record["results"][str(delay)] = {}
         for arm, make in (("plain", base_cell), ("flossed", flossed_cell)):
-            res = rg.train(
-                make,
-                task,
-                optimizer=optimizer,
-                steps=steps,
-                batch_size=32,
-                key=jax.random.key(delay),
-                seeds=seeds,
-                test_size=test,
-                progress=False,
-            )
-            arms[arm] = {
-                "test_loss": np.asarray(res.test_loss),
-                "test_error_rate": np.asarray(res.test_error_rate),
-                "solved": np.asarray(res.solved),
-                "loss_curve_median": np.median(np.asarray(res.losses), axis=0),
-            }
-            rows.append(
-                [
-                    delay,
-                    task.length,
-                    arm,
-                    float(np.median(arms[arm]["test_loss"])),
-                    float(np.median(arms[arm]["test_error_rate"])),
-                    f"{int(arms[arm]['solved'].sum())}/{seeds}",
-                ]
-            )
-        record["results"][str(delay)] = arms
+            res = rg.train(make, task, key=jax.random.key(delay), **kw)
+            e = {k: np.asarray(getattr(res, k)) for k in ("test_loss", "test_error_rate")}
+            arms[arm] = {**e, "solved": np.asarray(res.solved), "success": res.success.as_dict()}
+            arrays[f"loss_curve_median_{delay}_{arm}"] = np.median(np.asarray(res.losses), axis=0)
+            medians = [float(np.median(v)) for v in e.values()]
+            rows.append([delay, task.length, arm, *medians, f"{res.success.successes}/{res.seeds}"])
 
-    # Lyapunov exponents of seed 0's cell at the longest delay, before and after flossing.
-    task = rg.CopyTask.from_delay(delays[-1], pattern_length=3, n_symbols=4)
+    # λ_i of seed 0's cell at the longest delay (task), before and after, on held-out inputs.
     k_cell, k_data = jax.random.split(jax.random.key(123))
     cell = base_cell(k_cell)
-    carry0 = rg.zero_carry(cell)
-    # Held-out inputs for the exponents, other inputs for flossing.
-    xs = floss_inputs(task, jax.random.fold_in(k_data, 1))
-    before = rg.lyapunov_spectrum(cell, xs, carry0, n=n_exp, warmup=WARMUP)
-    flossed, history = floss_rounds(cell, task, k_data, n_floss, floss_steps)
-    after = rg.lyapunov_spectrum(flossed, xs, carry0, n=n_exp, warmup=WARMUP)
-    record["lyapunov_before"] = np.asarray(before)
-    record["lyapunov_after"] = np.asarray(after)
-    record["floss_history_top"] = np.asarray(history)
-    record["seconds"] = time.perf_counter() - started
-
-    print(f"Copy task, tanh RNN H = {hidden}, gain {GAIN}, {seeds} seeds, {steps} steps")
+    xs, carry0 = floss_inputs(task, jax.random.fold_in(k_data, 1)), rg.init_carry(cell)
+    before = np.asarray(rg.lyapunov_spectrum(cell, xs, carry0, n=n_exp, warmup=WARMUP))
+    flossed, history = floss_rounds(cell, task, k_data, n_floss, cfg["floss_steps"])
+    after = np.asarray(rg.lyapunov_spectrum(flossed, xs, carry0, n=n_exp, warmup=WARMUP))
+    record.update(lyapunov_before=before, lyapunov_after=after, floss_history_top=history)
+    record["checks"] = {"lyapunov_before_top": before[0], "lyapunov_after_top": after[0]}
+    spectra = [[i + 1, float(b), float(a)] for i, (b, a) in enumerate(zip(before, after))]
+    title = f"Copy task, tanh RNN H = {hidden}, gain {GAIN}, {cfg['seeds']} seeds, "
+    title, exps = title + f"{cfg['steps']} steps", "Top Lyapunov exponents (seed 0, longest delay)"
     headers = ["delay", "T", "arm", "test CE", "error rate", "solved"]
-    print(table(headers, rows))
-    record["table"] = {"headers": headers, "rows": rows}
-    print("top Lyapunov exponents before flossing:", np.round(np.asarray(before), 4).tolist())
-    print("top Lyapunov exponents after flossing: ", np.round(np.asarray(after), 4).tolist())
-    print(f"computed in {record['seconds']:.1f} s")
-    return write_outputs(record, out, "flossing", lambda: plot(record, out))
+    record["tables"] = {title: (headers, rows), exps: (["i", "before", "after"], spectra)}
+    return record, arrays
 
 
-def plot(record: dict, out: Path) -> list[str]:
-    """Write lyapunov.png and delays.png into `out`; return their names."""
-    import matplotlib
+def draw(record: dict, arrays: dict, cfg: dict) -> dict:
+    spectra = [record["lyapunov_before"], record["lyapunov_after"]]
+    d, res, arms = record["delays"], record["results"], ("plain", "flossed")
+    losses = [[np.median(res[str(k)][a]["test_loss"]) for k in d] for a in arms]
+    return {
+        "lyapunov.png": rg.plot.spectra(spectra, labels=["before flossing", "after flossing"],
+                                        hlines={"λ = 0": 0.0}, title="Lyapunov spectrum (seed 0)"),
+        "delays.png": rg.plot.curves(d, losses, labels=list(arms), log=True, xlabel="delay (steps)",
+                                     ylabel="median test cross-entropy",
+                                     title="Copy task: loss vs delay, with and without flossing"),
+    }  # fmt: skip
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    i = np.arange(1, len(record["lyapunov_before"]) + 1)
-    axes[0].plot(i, record["lyapunov_before"], "o-", label="before flossing")
-    axes[0].plot(i, record["lyapunov_after"], "s-", label="after flossing")
-    axes[0].axhline(0.0, color="grey", lw=0.5)
-    axes[0].set_xlabel("exponent index i")
-    axes[0].set_ylabel("λ_i (per step)")
-    axes[0].legend()
-    axes[0].set_title("Lyapunov spectrum (seed 0)")
-    axes[1].plot(record["floss_history_top"])
-    axes[1].axhline(0.0, color="grey", lw=0.5)
-    axes[1].set_xlabel("flossing round (fresh inputs each)")
-    axes[1].set_ylabel("λ_1 on the round's inputs")
-    axes[1].set_title("top exponent during flossing")
-    names = [save_figure(fig, out / "lyapunov.png").name]
+SIZES = {  # flossing 8 exponents, not 1, keeps several directions near 0 (not all collapse)
+    "quick": {"hidden": 12, "delays": [4], "seeds": 2, "steps": 40, "floss_steps": 100,
+              "flossed_exponents": 2, "reported_exponents": 4, "test_size": 200},
+    "full": {"hidden": 32, "delays": [5, 10, 20, 40], "seeds": 4, "steps": 1500, "floss_steps": 300,
+             "flossed_exponents": 8, "reported_exponents": 8, "test_size": 2000},
+}  # fmt: skip
+EXPERIMENT = _runner.Experiment(
+    "flossing", doc=__doc__, sizes=SIZES, run=run, draw=draw, x64=False,
+    expected=(_runner.Expect("gradient flossing pulls λ₁ to 0 (Engelken 2023)", "λ₁ → 0",
+                             "lyapunov_after_top", "abs<", 0.02, "{:+.4f}"),),
+)  # fmt: skip
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    delays = record["delays"]
-    for arm, marker in (("plain", "o"), ("flossed", "s")):
-        losses = [np.median(record["results"][str(d)][arm]["test_loss"]) for d in delays]
-        ax.semilogy(delays, losses, marker=marker, label=arm)
-    ax.set_xlabel("delay (steps)")
-    ax.set_ylabel("median test cross-entropy")
-    ax.set_title("Copy task: loss vs delay, with and without flossing")
-    ax.legend()
-    names.append(save_figure(fig, out / "delays.png").name)
-    return names
+
+def main(argv: list[str] | None = None) -> dict:
+    return _runner.main(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":

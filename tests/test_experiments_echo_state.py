@@ -17,7 +17,7 @@ SCRIPT = ROOT / "experiments" / "echo_state.py"
 
 
 def _load_script():
-    sys.path.insert(0, str(SCRIPT.parent))  # the script imports its sibling _common
+    sys.path.insert(0, str(SCRIPT.parent))  # the script imports its sibling _runner
     try:
         spec = importlib.util.spec_from_file_location("echo_state_experiment", SCRIPT)
         module = importlib.util.module_from_spec(spec)
@@ -28,34 +28,37 @@ def _load_script():
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
+def script():
+    return _load_script()
+
+
+@pytest.fixture(scope="module")
+def quick(script, tmp_path_factory):
     out = tmp_path_factory.mktemp("echo_state")
-    returned = _load_script().main(["--quick", "--out", str(out)])
+    returned = script.main(["--quick", "--out", str(out)])
     record = json.loads((out / "echo_state.json").read_text())
-    return out, returned, record
+    with np.load(out / "echo_state.npz") as arrays:
+        return out, returned, record, dict(arrays)
 
 
-def test_fields_and_files(quick):
-    out, returned, rec = quick
+def test_fields_and_files(script, quick):
+    out, returned, rec, arrays = quick
     assert set(rec) == {
+        "name",
+        "size",
         "quick",
         "seconds",
-        "seconds_per_part",
         "figures",
         "series",
         "prediction",
         "sweep",
         "echo_state_property",
         "memory_capacity",
+        "checks",
         "tables",
+        "comparisons",
     }
-    assert rec["quick"] is True and rec["seconds"] > 0
-    assert set(rec["seconds_per_part"]) == {
-        "prediction",
-        "sweep",
-        "echo_state_property",
-        "memory_capacity",
-    }
+    assert rec["quick"] is True and rec["seconds"] > 0 and script.EXPERIMENT.x64 is True
     assert rec["series"]["tau"] == 17.0 and rec["series"]["std"] > 0
     assert sorted(rec["figures"]) == sorted(
         ["prediction.png", "sweep.png", "echo_state_property.png", "memory_capacity.png"]
@@ -78,52 +81,64 @@ def test_fields_and_files(quick):
         "free_run_starts",
         "nrmse84_median",
         "nrmse84_rms",
-        "free_run_error_median",
-        "example_window",
+        "example_window_start",
     }
     assert len(res["one_step_validation_nrmse"]) == len(pred["ridges"])
+    assert len(res["free_run_validation_median84"]) == len(pred["ridges"])
     assert res["one_step_ridge"] in pred["ridges"] and res["free_run_ridge"] in pred["ridges"]
     assert len(res["free_run_starts"]) == res["free_run_windows"] >= 3
-    assert len(res["free_run_error_median"]) == 84
-    assert len(res["example_window"]["prediction"]) == len(res["example_window"]["target"]) == 84
-    # The validation choice is the argmin of the recorded validation errors.
+    assert res["example_window_start"] in res["free_run_starts"]
+    assert arrays["free_run_error_50"].shape == (84,)
+    assert arrays["example_prediction_50"].shape == arrays["example_target_50"].shape == (84,)
+    # The validation choices are the argmins of the recorded validation scores.
     i = int(np.argmin(res["one_step_validation_nrmse"]))
     assert res["one_step_ridge"] == pred["ridges"][i]
+    i = int(np.nanargmin(np.asarray(res["free_run_validation_median84"], dtype=float)))
+    assert res["free_run_ridge"] == pred["ridges"][i]
     assert 0 < res["nrmse84_median"] < np.inf and 0 < res["nrmse84_rms"] < np.inf
 
     sweep = rec["sweep"]
-    grid = np.asarray(sweep["one_step_nrmse"], dtype=float)
+    grid = arrays["sweep_nrmse"]
     assert grid.shape == (len(sweep["spectral_radius"]), len(sweep["leak_rate"])) == (4, 4)
     assert np.all(np.isfinite(grid)) and sweep["best"]["one_step_nrmse"] == grid.min()
 
     esp = rec["echo_state_property"]
     shape = (len(esp["spectral_radius"]), 2, 2)
-    assert np.asarray(esp["satisfied"]).shape == shape
-    assert np.asarray(esp["final_distance"], dtype=float).shape == shape
-    assert np.asarray(esp["effective_spectral_radius"]).shape == shape[:2]
+    assert arrays["esp_satisfied"].shape == arrays["esp_final_distance"].shape == shape
+    assert arrays["esp_effective_radius"].shape == shape[:2]
     keys = {"a=1, none", "a=1, mackey-glass", "a=0.3, none", "a=0.3, mackey-glass"}
     assert set(esp["boundary"]) == set(esp["radius_3_violates"]) == keys
     assert set(esp["radius_half_satisfies"]) == keys
 
     mc = rec["memory_capacity"]
-    cap = np.asarray(mc["capacity"])
+    cap = arrays["memory_capacity"]
     assert cap.shape == (len(mc["spectral_radius"]), len(mc["input_scaling"]))
     assert set(mc["peak"]) == {"0.1", "1"}
 
-    for name in ("prediction", "sweep", "echo_state_property", "memory_capacity"):
-        tab = rec["tables"][name]
-        assert tab["rows"] and all(len(r) == len(tab["headers"]) for r in tab["rows"])
+    assert len(rec["tables"]) == 4
+    for headers, rows in rec["tables"].values():
+        assert rows and all(len(r) == len(headers) for r in rows)
+    # The paper comparisons: the 100- and 1000-unit reservoirs are not run at --quick.
+    assert [row[2] for row in rec["comparisons"][:3]] == ["not measured at this size"] * 3
+    violated = np.mean(list(esp["radius_3_violates"].values()))
+    assert rec["checks"]["esp_radius3_violated_fraction"] == violated
+    assert {e.check for e in script.EXPERIMENT.expected} == {
+        "one_step_nrmse_100",
+        "one_step_nrmse_1000",
+        "nrmse84_rms_1000",
+        "esp_radius3_violated_fraction",
+    }
     # The returned record is what was written.
     assert returned["prediction"]["results"]["50"]["one_step_nrmse"] == res["one_step_nrmse"]
 
 
 def test_physics(quick):
-    _, _, rec = quick
+    _, _, rec, arrays = quick
     # A 50-unit reservoir predicts Mackey-Glass one step ahead to well under 5 % NRMSE.
     res = rec["prediction"]["results"]["50"]
     assert res["one_step_nrmse"] < 0.05
     # The free run drifts away from the chaotic series: its error grows with the horizon.
-    err = np.asarray(res["free_run_error_median"])
+    err = arrays["free_run_error_50"]
     assert err[-10:].mean() > err[:10].mean()
 
     esp = rec["echo_state_property"]
@@ -134,10 +149,10 @@ def test_physics(quick):
     # ρ = 0.5: contracting, with or without input, at both leak rates.
     assert all(esp["radius_half_satisfies"].values())
     i3, ih = int(np.argmin(np.abs(radii - 3.0))), int(np.argmin(np.abs(radii - 0.5)))
-    sat = np.asarray(esp["satisfied"], bool)
+    sat = arrays["esp_satisfied"]
     assert not sat[i3, :, 0].any() and sat[ih].all()
     # Effective radius: equal to ρ without leak, and at most 1 − a + aρ with leak a.
-    eff = np.asarray(esp["effective_spectral_radius"])
+    eff = arrays["esp_effective_radius"]
     np.testing.assert_allclose(eff[:, 0], radii, rtol=1e-9)
     assert np.all(eff[:, 1] <= 1 - leaks[1] + leaks[1] * radii + 1e-9)
     # Without input and leak, the property fails at the first radius with ρ_eff >= 1.
@@ -146,6 +161,6 @@ def test_physics(quick):
 
     # Memory capacity: positive, below Jaeger's bound N, larger near ρ = 1 than at ρ = 0.1.
     mc = rec["memory_capacity"]
-    cap = np.asarray(mc["capacity"])
+    cap = arrays["memory_capacity"]
     assert np.all(cap > 0) and np.all(cap <= mc["hidden"])
     assert np.all(cap.max(axis=0) > cap[0])

@@ -21,29 +21,48 @@ def record(tmp_path_factory):
     finally:
         sys.path.remove(str(EXPERIMENTS))
     data = json.loads((out / "gradient_flow.json").read_text())
-    data["_out"] = out
+    with np.load(out / "gradient_flow.npz") as arrays:
+        data["_arrays"] = dict(arrays)
+    data["_out"], data["_module"] = out, module
     return data
 
 
 def test_record_fields_and_figures(record):
-    for field in ("hidden", "length", "scales", "nonlinearities", "summary_table", "seconds"):
+    for field in ("hidden", "length", "scales", "nonlinearities", "tables", "checks", "seconds"):
         assert field in record
+    gains, arrays = len(record["scales"]), record["_arrays"]
     for name in ("tanh", "relu", "identity"):
         rec = record["nonlinearities"][name]
-        for field in ("log10_profile", "fitted_rate", "lyapunov", "log_pascanu_rate"):
-            assert len(rec[field]) == len(record["scales"])
+        for field in ("fitted_rate", "lyapunov", "log_pascanu_rate"):
+            assert len(rec[field]) == gains
+        assert arrays[f"{name}_log10_profile"].shape == (gains, record["length"])
+    t = record["heat_length"]
+    assert arrays["contribution_log10_norms"].shape == (3, t, t)
     assert sorted(record["figures"]) == ["contributions.png", "profiles.png", "rates.png"]
     for name in record["figures"]:
         assert (record["_out"] / name).stat().st_size > 10_000
+    # The big arrays live in the npz: the JSON stays small.
+    assert (record["_out"] / "gradient_flow.json").stat().st_size < 100_000
+
+
+def test_checks_feed_the_paper_comparisons(record):
+    scales, tanh = np.asarray(record["scales"]), record["nonlinearities"]["tanh"]
+    g1 = int(np.argmin(np.abs(scales - 1.0)))
+    assert record["checks"]["tanh_rate_at_g1"] == pytest.approx(tanh["fitted_rate"][g1])
+    assert record["checks"]["tanh_sign_agreement"] == tanh["sign_agreement"]
+    assert record["checks"]["tanh_resolved_gains"] == tanh["resolved_gains"]
+    expected = record["_module"].EXPERIMENT.expected
+    assert [row[0] for row in record["comparisons"]] == [e.result for e in expected]
+    assert record["comparisons"][1][-1] == "yes"  # signs agree at every resolved gain
 
 
 def test_vanishing_at_half_and_growth_at_one_and_a_half(record):
     scales = np.asarray(record["scales"])
     lo, hi = int(np.argmin(np.abs(scales - 0.5))), int(np.argmin(np.abs(scales - 1.5)))
     for name in ("tanh", "identity"):
-        profile = np.asarray(record["nonlinearities"][name]["log10_profile"], dtype=float)
+        profile = record["_arrays"][f"{name}_log10_profile"]
         assert profile[lo, -1] < profile[lo, 0] - 10  # vanished by > 10 decades
-    linear = np.asarray(record["nonlinearities"]["identity"]["log10_profile"], dtype=float)
+    linear = record["_arrays"]["identity_log10_profile"]
     assert linear[hi, -1] > linear[hi, 0] + 5  # exploded
     tanh_rate = np.asarray(record["nonlinearities"]["tanh"]["fitted_rate"], dtype=float)
     assert tanh_rate[hi] > tanh_rate[lo] + 0.4
