@@ -194,7 +194,7 @@ def test_the_stacked_cell_trains_and_its_task_profile_is_exact():
     keys = rg.train_keys(jax.random.key(3), 1)
     initial = rg.RNNModel(Stacked(keys.cell), 1, key=keys.readout)
     assert eqx.tree_equal(initial, res.seed_model(1, initial=True))
-    xs, ys = task.batch(jax.random.key(4), 3)
+    xs, ys = task.batch(jax.random.key(4), 2)
     prof = rg.task_lag_profile(model.cell, task, xs, ys, readout=model.readout)
 
     def loss_of_state(s, x, y, k):  # L as a function of s_k, by hand
@@ -202,15 +202,16 @@ def test_the_stacked_cell_trains_and_its_task_profile_is_exact():
             s = flat_step(model.cell, x[i], s)
         return task.loss(model.readout(s[H1:]), y)
 
+    lags = (0, 4, length - 1)  # a few lags, checked by hand: each is one eager grad
     want = []
-    for d in range(length):
+    for d in lags:
         k = length - 1 - d
         logs = []
         for x, y in zip(xs, ys):
             s_k = hand_states(model.cell, x, jnp.zeros(S))[k]
             logs.append(np.log10(np.linalg.norm(jax.grad(loss_of_state)(s_k, x, y, k))))
         want.append(np.mean(logs))
-    np.testing.assert_allclose(prof, want, rtol=1e-10)
+    np.testing.assert_allclose(prof[np.array(lags)], want, rtol=1e-10)
 
 
 class NoInit(eqx.Module):
