@@ -210,6 +210,13 @@ def ridge_readout(
     >>> w.shape, [round(float(v), 6) for v in w]
     ((5,), [0.0, 1.0, 2.0, 3.0, 1.0])
     """
+    check_real_scalar("ridge", ridge, nonnegative=True)
+    states, targets = _ridge_inputs(states, targets, bias)
+    return _ridge(states, targets, jnp.asarray(ridge, states.dtype), bias)
+
+
+def _ridge_inputs(states: Any, targets: Any, bias: Any) -> tuple[Array, Array]:
+    """The checks of :func:`ridge_readout`'s data; both arrays in their common dtype."""
     states = check_float_array("states", states, ndims=(2,), what="of shape (T, N)")
     targets = check_float_array("targets", targets, ndims=(1, 2), what="of shape (T,) or (T, out)")
     if targets.shape[0] != states.shape[0]:
@@ -217,13 +224,12 @@ def ridge_readout(
             f"`targets` must have the same length T as `states` ({states.shape[0]}), "
             f"got {describe(targets)}."
         )
-    check_real_scalar("ridge", ridge, nonnegative=True)
     if not isinstance(bias, bool):
         raise TypeError(f"`bias` must be a bool, got {describe(bias)}.")
     check_no_nan("states", states)
     check_no_nan("targets", targets)
     dtype = jnp.promote_types(states.dtype, targets.dtype)
-    return _ridge(states.astype(dtype), targets.astype(dtype), jnp.asarray(ridge, dtype), bias)
+    return states.astype(dtype), targets.astype(dtype)
 
 
 @functools.partial(jax.jit, static_argnames="bias")
@@ -763,11 +769,9 @@ def select_ridge(
         def score(readout: Array) -> Array:
             return _nrmse(readout_apply(readout, val_states), val_targets)
 
-    first = ridge_readout(states, targets, ridge=float(ridge_grid[0]), bias=bias)
-    grid = jnp.asarray(ridge_grid, first.dtype)
-    readouts = jax.vmap(
-        lambda r: _ridge(states.astype(first.dtype), jnp.asarray(targets, first.dtype), r, bias)
-    )(grid)
+    states, targets = _ridge_inputs(states, targets, bias)
+    grid = jnp.asarray(ridge_grid, states.dtype)
+    readouts = jax.vmap(lambda r: _ridge(states, targets, r, bias))(grid)
     scores = np.asarray(jax.vmap(score)(readouts), dtype=np.float64).reshape(len(ridge_grid))
     scores = np.where(np.isfinite(scores), scores, np.nan)
     if np.all(np.isnan(scores)):
