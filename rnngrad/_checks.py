@@ -220,6 +220,7 @@ def check_float_array(
     `where` prefixes it (e.g. the class name).
     """
     prefix = f"{where}: " if where else ""
+    check_not_plain(name, value, where, "a floating JAX array")
     if what:
         as_array, expected = f"be an array {what}", f"be {what}"
     elif shape is not None:
@@ -283,3 +284,271 @@ class Checked:
 
     def __class_getitem__(cls, item: Any) -> Any:
         return Annotated[Any, item]
+
+
+# --------------------------------------------------------------------------- values and flags
+
+
+class NumericalWarning(RuntimeWarning):
+    """A result computed eagerly (outside ``jit``) holds flagged values.
+
+    Raised as a warning, not an error: the result is still the exact value of what was
+    asked (e.g. a gradient that is exactly zero because tanh saturated to ±1), and its
+    flags (``finite``, ``saturated``, ``overflowed``) say what happened. Inside ``jit``
+    or ``vmap`` only the flags are set. Silence with
+    ``warnings.simplefilter("ignore", rg.NumericalWarning)``.
+    """
+
+
+def _first_bad(array: np.ndarray) -> str:
+    bad = ~np.isfinite(array)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    kinds = []
+    if np.isnan(array).any():
+        kinds.append(f"{int(np.isnan(array).sum())} NaN")
+    if np.isinf(array).any():
+        kinds.append(f"{int(np.isinf(array).sum())} inf")
+    return f"{' and '.join(kinds)} (first at index {first})"
+
+
+def check_finite(name: str, tree: Any, *, hint: str = "") -> None:
+    """Raise if a concrete array (or pytree of arrays) holds NaN or inf.
+
+    Tracers (inside ``jit``/``vmap``/``grad``) are skipped: their values are unknown at
+    trace time, and the results' flags report them instead. Leaves of integer or bool
+    dtype are skipped (they are always finite). `hint` is appended to the message.
+    """
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if not hasattr(leaf, "dtype") or not is_concrete(leaf):
+            continue
+        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+            continue
+        if isinstance(leaf, jax.Array) and not all(
+            device.platform == "cpu" for device in leaf.devices()
+        ):
+            if bool(_all_finite(leaf)):
+                continue
+        array = np.asarray(leaf)
+        if np.isfinite(array).all():
+            continue
+        where = jax.tree_util.keystr(path)
+        label = f"`{name}`" + (f" (leaf {where})" if where else "")
+        extra = f" {hint}" if hint else ""
+        raise ValueError(
+            f"{label} must be finite, got {_first_bad(array)} in {describe(leaf)}.{extra}"
+        )
+
+
+@jax.jit
+def _all_finite(value: jax.Array) -> jax.Array:
+    return jnp.all(jnp.isfinite(value))
+
+
+def check_callable(name: str, value: Any, *, expected: str, where: str = "") -> Any:
+    """Return `value` if it is callable, else raise a ``TypeError`` saying what is expected.
+
+    `expected` describes the call, e.g. ``"(carry, y) -> scalar"``.
+    """
+    if not callable(value):
+        prefix = f"{where}: " if where else ""
+        raise TypeError(f"{prefix}`{name}` must be a callable {expected}, got {describe(value)}.")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...], *, where: str = "") -> str:
+    """Return `value` if it is one of the strings `choices`, else raise."""
+    prefix = f"{where}: " if where else ""
+    if not isinstance(value, str):
+        raise TypeError(f"{prefix}`{name}` must be one of {list(choices)}, got {describe(value)}.")
+    if value not in choices:
+        raise ValueError(f"{prefix}`{name}` must be one of {list(choices)}, got {value!r}.")
+    return value
+
+
+def check_path(name: str, value: Any, *, kind: str = "file") -> Any:
+    """`value` as a ``pathlib.Path``: a ``str`` or ``os.PathLike``, else a ``TypeError``.
+
+    With ``kind="file"`` an existing directory is refused; with ``kind="folder"`` an
+    existing file is refused (both ``ValueError``s naming the argument and the path).
+    """
+    import os
+    from pathlib import Path
+
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"`{name}` must be a path (str or pathlib.Path), got {describe(value)}.")
+    path = Path(value)
+    if kind == "file" and path.is_dir():
+        raise ValueError(
+            f"`{name}` must name a file, but {str(path)!r} is a directory; "
+            "give a file name inside it, e.g. its / 'result.npz'."
+        )
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise ValueError(
+            f"`{name}` must name a folder, but {str(path)!r} is an existing file; "
+            "choose another path."
+        )
+    return path
+
+
+def flags_of(result: Any) -> dict[str, bool]:
+    """The concrete flags of a result (``finite``, ``saturated``, ``overflowed``) that are set.
+
+    Returns ``{}`` for traced flags (inside ``jit``) or a result without flags.
+    """
+    found = {}
+    for flag in ("finite", "saturated", "overflowed"):
+        value = getattr(result, flag, None)
+        if value is None or not is_concrete(value):
+            continue
+        found[flag] = bool(np.all(np.asarray(value)))
+    return found
+
+
+def warn_if_flagged(result: Any, where: str) -> Any:
+    """Issue a :class:`NumericalWarning` when an eager result is non-finite or saturated.
+
+    Inside ``jit``/``vmap`` (traced flags) nothing happens: the flags on the result say it.
+    Returns `result` unchanged.
+    """
+    import warnings
+
+    flags = flags_of(result)
+    if flags.get("finite") is False:
+        warnings.warn(
+            f"{where}: the result holds NaN or inf values (`.finite` is False): a parameter "
+            "or intermediate value is not finite. Check the cell's parameters and the "
+            "scale; in the exploding regime read the log values instead.",
+            NumericalWarning,
+            stacklevel=3,
+        )
+    elif flags.get("saturated") is True:
+        warnings.warn(
+            f"{where}: some gradients (or exponents) are exactly zero (log values -inf, "
+            "`.saturated` is True): a step Jacobian lost rank, e.g. tanh saturated to ±1 "
+            "at this precision or ReLU units are dead. The values are exact; use float64 "
+            "or a smaller scale to resolve them.",
+            NumericalWarning,
+            stacklevel=3,
+        )
+    elif flags.get("overflowed") is True:
+        warnings.warn(
+            f"{where}: some values overflowed to inf (`.overflowed` is True); the log values "
+            "(log_norms) stay exact, read those in the exploding regime.",
+            NumericalWarning,
+            stacklevel=3,
+        )
+    return result
+
+
+def check_real_array(name: str, value: Any, *, nonnegative: bool = False) -> jax.Array:
+    """`value` (a number, array or nested list of numbers) as a real array, else raise.
+
+    Strings, ``None``, bools, complex numbers and object arrays are ``TypeError``s;
+    concrete NaN/inf (and negatives with ``nonnegative=True``) are ``ValueError``s.
+    Tracers are checked for dtype only.
+    """
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"`{name}` must be a real number or array, got {describe(value)}.")
+    if not hasattr(value, "dtype"):
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"`{name}` must be a real number or array, got {describe(value)}."
+            ) from err
+    dtype = value.dtype
+    if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+        raise TypeError(
+            f"`{name}` must be real (float or int dtype), got {describe(value)}"
+            + (
+                ": take .real or abs() first."
+                if jnp.issubdtype(dtype, jnp.complexfloating)
+                else "."
+            )
+        )
+    if is_concrete(value):
+        array = np.asarray(value)
+        if jnp.issubdtype(dtype, jnp.floating) and not np.isfinite(array).all():
+            raise ValueError(f"`{name}` must be finite, got {_first_bad(array)}.")
+        if nonnegative and (array < 0).any():
+            raise ValueError(f"`{name}` must be >= 0, got a minimum of {array.min()}.")
+    return jnp.asarray(value)
+
+
+def check_carry(name: str, carry: Any, *, hint: str = "start from rg.init_carry(cell)") -> None:
+    """A carry: a pytree with at least one leaf, every leaf a real floating array."""
+    leaves = jax.tree_util.tree_leaves(carry)
+    if not leaves:
+        raise ValueError(f"`{name}` must hold at least one array, got {describe(carry)}: {hint}.")
+    for leaf in leaves:
+        if not (hasattr(leaf, "shape") and hasattr(leaf, "dtype")):
+            raise TypeError(
+                f"`{name}` must be an array or a pytree of arrays, got a leaf "
+                f"{describe(leaf)}: {hint}."
+            )
+        if not jnp.issubdtype(leaf.dtype, jnp.floating):
+            raise TypeError(
+                f"`{name}` must hold real floating arrays, got a leaf {describe(leaf)}: {hint}."
+            )
+
+
+def check_bool(name: str, value: Any, *, where: str = "") -> bool:
+    """`value` if it is a Python (or NumPy) bool, else a ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        prefix = f"{where}: " if where else ""
+        raise TypeError(f"{prefix}`{name}` must be True or False, got {describe(value)}.")
+    return bool(value)
+
+
+def check_not_plain(name: str, value: Any, where: str, want: str) -> None:
+    """Raise the newcomer's fix for a Python list/tuple/number where an array is expected."""
+    prefix = f"{where}: " if where else ""
+    plain = isinstance(value, (list, int, float, complex)) or type(value) is tuple
+    if plain and not isinstance(value, bool):
+        raise TypeError(
+            f"{prefix}`{name}` must be {want}, got {describe(value)}: use jnp.asarray({name})."
+        )
+
+
+def check_range(name: str, value: Any, *, where: str = "") -> tuple[float, float]:
+    """A pair ``(low, high)`` of finite Python reals with ``low < high``."""
+    prefix = f"{where}: " if where else ""
+    try:
+        low, high = value
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"{prefix}`{name}` must be a pair (low, high) of finite reals, got {describe(value)}."
+        ) from err
+    for v in (low, high):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(
+                f"{prefix}`{name}` must be a pair (low, high) of finite reals, got {value!r}."
+            )
+    low, high = float(low), float(high)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"{prefix}`{name}` must be finite with low < high, got {value!r}.")
+    return low, high
+
+
+def promote_types(*dtypes: Any) -> np.dtype:
+    """The common dtype of `dtypes` by JAX's standard rules, whatever the promotion mode.
+
+    Under ``jax_numpy_dtype_promotion="strict"`` a float32/float64 mix has no implicit
+    promotion; rnngrad casts its operands to this dtype explicitly instead.
+    """
+    with jax.numpy_dtype_promotion("standard"):
+        return np.dtype(jnp.result_type(*dtypes))
+
+
+def check_representable(name: str, value: Any, dtype: Any, *, where: str = "") -> None:
+    """A concrete real scalar `value` must be finite in `dtype` (1e300 is inf in float32)."""
+    if not is_concrete(value):
+        return
+    largest = float(jnp.finfo(dtype).max)
+    number = float(np.asarray(value))
+    if math.isfinite(number) and abs(number) > largest:
+        prefix = f"{where}: " if where else ""
+        raise ValueError(
+            f"{prefix}`{name}` = {number:g} overflows {np.dtype(dtype).name} (largest "
+            f"{largest:g}); use a smaller value or a wider dtype (e.g. jnp.float64)."
+        )
