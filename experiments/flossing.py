@@ -73,9 +73,9 @@ def run(cfg: dict) -> tuple[dict, dict]:
     k_cell, k_data = jax.random.split(jax.random.key(123))
     cell = base_cell(k_cell)
     xs, carry0 = floss_inputs(task, jax.random.fold_in(k_data, 1)), rg.init_carry(cell)
-    before = np.asarray(rg.lyapunov_spectrum(cell, xs, carry0, n=n_exp, warmup=WARMUP))
+    before = np.asarray(rg.lyapunov_spectrum(cell, xs, carry0, n=n_exp, warmup=WARMUP).exponents)
     flossed, history = floss_rounds(cell, task, k_data, n_floss, cfg["floss_steps"])
-    after = np.asarray(rg.lyapunov_spectrum(flossed, xs, carry0, n=n_exp, warmup=WARMUP))
+    after = np.asarray(rg.lyapunov_spectrum(flossed, xs, carry0, n=n_exp, warmup=WARMUP).exponents)
     record.update(lyapunov_before=before, lyapunov_after=after, floss_history_top=history)
     record["checks"] = {"lyapunov_before_top": before[0], "lyapunov_after_top": after[0]}
     spectra = [[i + 1, float(b), float(a)] for i, (b, a) in enumerate(zip(before, after))]

@@ -78,7 +78,7 @@ def run(cfg: dict) -> tuple[dict, dict]:
             prof = rg.final_step_profile(scaled, xs, carry0, lambda h: readout @ h)
             return {
                 "log10_profile": rg.lag_profile(prof, log10=True),
-                "lyapunov": rg.lyapunov_spectrum(scaled, xs, carry0, n=1, warmup=warmup)[0],
+                "lyapunov": rg.lyapunov_spectrum(scaled, xs, carry0, n=1, warmup=warmup).largest,
                 "log_pascanu_rate": jnp.log(rg.theory.pascanu_rate(scaled)),
             }
 

@@ -104,7 +104,9 @@ def identities() -> list[list[str]]:
     gauss = rg.VanillaCell(
         1, 6, nonlinearity="identity", weight_hh_init=rg.init.gaussian(0.9), key=jax.random.key(7)
     )
-    lam = rg.lyapunov_spectrum(gauss, jax.random.normal(jax.random.key(8), (2000, 1)), jnp.zeros(6))
+    lam = rg.lyapunov_spectrum(
+        gauss, jax.random.normal(jax.random.key(8), (2000, 1)), jnp.zeros(6)
+    ).exponents
     eig = np.sort(np.log(np.abs(np.linalg.eigvals(np.asarray(gauss.weight_hh)))))[::-1]
     lyap_err = float(np.max(np.abs(np.asarray(lam) - eig)))
     orth = rg.VanillaCell(

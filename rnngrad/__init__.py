@@ -27,7 +27,9 @@ from ._anatomy import (
     state_jacobians as state_jacobians,
     timestep_contributions as timestep_contributions,
 )
+from ._checks import NumericalWarning as NumericalWarning
 from ._dynamics import (
+    LyapunovSpectrum as LyapunovSpectrum,
     ProductSpectra as ProductSpectra,
     jacobian_product_spectra as jacobian_product_spectra,
     lyapunov_spectrum as lyapunov_spectrum,
@@ -119,9 +121,12 @@ __all__ = [
     "state_jacobians",
     "timestep_contributions",
     # dynamics
+    "LyapunovSpectrum",
     "ProductSpectra",
     "jacobian_product_spectra",
     "lyapunov_spectrum",
+    # errors and flags
+    "NumericalWarning",
     # analysis
     "SuccessStats",
     "growth_rate",

@@ -21,6 +21,7 @@ of all step losses with respect to zero perturbations added to every state.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +33,19 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, Float, PyTree
 
-from ._checks import Checked, check_positive_int, check_time_axis, describe
+from ._checks import (
+    Checked,
+    check_bool,
+    check_callable,
+    check_choice,
+    check_finite,
+    check_positive_int,
+    check_time_axis,
+    describe,
+    is_concrete,
+    structure_of,
+    warn_if_flagged,
+)
 from ._unroll import check_cell_call
 from .cells import Cell
 
@@ -97,17 +110,66 @@ def _safe_normalise(rows: Array) -> tuple[Array, Array]:
     return unit, log_norm[..., 0]
 
 
-def _check_step_loss(step_loss: Callable, carry_example: PyTree, y_example: PyTree) -> None:
-    if not callable(step_loss):
+def _check_scalar_fn(
+    name: str, fn: Any, form: str, *args: Any, hint: str = "", source: str = ""
+) -> None:
+    """`fn(*args)` must be a callable returning a real floating scalar (checked by shape)."""
+    check_callable(name, fn, expected=form)
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins without a signature: the call decides
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(*args)
+        except TypeError as err:
+            raise TypeError(
+                f"`{name}` must be callable as {form}, but its signature {signature} does not "
+                f"take {len(args)} positional argument(s).{hint}"
+            ) from err
+    try:
+        out = jax.eval_shape(fn, *args)
+    except Exception as err:  # noqa: BLE001 - the user's function failed: say on what
+        given = ", ".join(structure_of(a) for a in args)
         raise TypeError(
-            f"`step_loss` must be a callable (carry, y) -> scalar, got {describe(step_loss)}."
-        )
-    out = jax.eval_shape(step_loss, carry_example, y_example)
+            f"`{name}` ({form}) failed on arguments shaped {given}{source}: "
+            f"{type(err).__name__}: {err}"
+        ) from err
     if not (hasattr(out, "shape") and out.shape == () and jnp.issubdtype(out.dtype, jnp.floating)):
         raise ValueError(
-            "`step_loss(carry_t, y_t)` must return a real floating scalar, got "
+            f"`{name}` must return a real floating scalar ({form}), got "
             f"{jax.tree_util.tree_map(lambda o: f'{o.dtype}{list(o.shape)}', out)}."
         )
+
+
+def _check_step_loss(step_loss: Any, carry_example: PyTree, y_example: PyTree) -> None:
+    _check_scalar_fn(
+        "step_loss",
+        step_loss,
+        "step_loss(carry_t, y_t) -> scalar",
+        carry_example,
+        y_example,
+        hint=" A loss that ignores the targets: `lambda carry, y: loss(carry)` with ys=None.",
+        source=" (a carry like `carry0`, one step of `ys`"
+        + ("; ys=None was given: pass the targets" if y_example is None else "")
+        + ")",
+    )
+
+
+def _check_targets(ys: PyTree, length: int) -> PyTree:
+    """The per-step targets' first entry (for shape checks); ``ys=None`` means no targets."""
+    if ys is None:
+        return None
+    if isinstance(ys, (list, tuple)) and ys and not hasattr(ys[0], "shape"):
+        raise TypeError(f"`ys` must be an array (T, ...), got {describe(ys)}: use jnp.asarray(ys).")
+    y_length = check_time_axis("ys", ys)
+    if y_length != length:
+        raise ValueError(
+            f"`ys` must have the same number of steps as `xs`: xs has T = {length}, "
+            f"ys has {y_length}."
+        )
+    check_finite("ys", ys)
+    return jax.tree_util.tree_map(lambda y: y[0], ys)
 
 
 # --------------------------------------------------------------------------- Jacobians
@@ -194,15 +256,26 @@ class Contributions(eqx.Module):
 
     @property
     def finite(self) -> Bool[Array, ""]:
-        """False if any log norm is NaN or any parameter gradient is non-finite.
+        """False if any log norm, loss or parameter gradient is NaN.
 
         A non-finite parameter, input or loss shows up here instead of raising: inside
-        ``jit``/``vmap`` the values are not known at trace time.
+        ``jit``/``vmap`` the values are not known at trace time. (Values that overflowed
+        to inf in the exploding regime set ``overflowed`` instead.)
         """
-        ok = ~jnp.any(jnp.isnan(self.log_norms))
+        ok = ~jnp.any(jnp.isnan(self.log_norms)) & ~jnp.any(jnp.isnan(self.losses))
         for g in jax.tree_util.tree_leaves(self.param_grads):
-            ok = ok & jnp.all(jnp.isfinite(g))
+            ok = ok & ~jnp.any(jnp.isnan(g))
         return ok
+
+    @property
+    def saturated(self) -> Bool[Array, ""]:
+        """True if some contribution ‖∂L_t/∂s_k‖ (k ≤ t, with a loss at t) is exactly 0.
+
+        Its ``log_norms`` entry is then ``-inf``: a step Jacobian lost rank along the
+        way, e.g. tanh saturated to ±1 at this precision (its derivative rounds to 0) or
+        ReLU units are dead. The value is the exact derivative of the computed model.
+        """
+        return _any_lower_zero(self.log_norms)
 
     @property
     def overflowed(self) -> Bool[Array, ""]:
@@ -215,6 +288,14 @@ class Contributions(eqx.Module):
         for g in jax.tree_util.tree_leaves(self.param_grads):
             over = over | jnp.any(jnp.isinf(g))
         return over
+
+
+def _any_lower_zero(log_norms: Array) -> Array:
+    """Whether a lower-triangle entry is -inf in a row whose diagonal is not (a loss at t)."""
+    length = log_norms.shape[0]
+    lower = jnp.tril(jnp.ones((length, length), bool))
+    has_loss = ~jnp.isneginf(jnp.diagonal(log_norms))[:, None]
+    return jnp.any(lower & has_loss & jnp.isneginf(log_norms))
 
 
 def _step_loss_grads(
@@ -329,8 +410,8 @@ def timestep_contributions(
     cell: Cell,
     xs: PyTree,
     carry0: PyTree,
-    step_loss: Callable[[PyTree, Any], Array],
-    ys: PyTree,
+    step_loss: Checked[Callable[[PyTree, Any], Array]],
+    ys: PyTree = None,
     *,
     method: Checked[str] = "scan",
     blocks: Checked[int] = 4,
@@ -342,7 +423,8 @@ def timestep_contributions(
     - `cell`: any callable pytree ``cell(x, carry) -> carry`` (one example).
     - `xs`: inputs (T, input_size). `carry0`: the carry before step 0.
     - `step_loss`: ``step_loss(carry_t, y_t) -> scalar``; close over any readout.
-    - `ys`: per-step targets, a pytree with leading axis T (e.g. (T, out)).
+    - `ys`: per-step targets, a pytree with leading axis T (e.g. (T, out)); ``None``
+      (the default) when the loss needs none (``step_loss`` then receives ``y=None``).
     - `method`: ``"scan"`` (default; batched backward scan, log-space, triangular) or
       ``"jacrev"`` (``jax.jacrev`` of all step losses w.r.t. zero perturbations added
       to every state, a reference that is O(T²·S) in memory, linear-space only).
@@ -350,11 +432,14 @@ def timestep_contributions(
       (each block carries only the rows t ≥ its start; 4 does ≈ 62 % of the full work).
 
     **Returns:** :class:`Contributions` (``norms`` (T, T), ``log_norms`` (T, T),
-    ``param_grads`` (T, ...) per leaf, ``losses`` (T,)). Non-finite parameters or
-    inputs give NaNs flagged by ``.finite == False``; nothing raises inside ``jit``.
+    ``param_grads`` (T, ...) per leaf, ``losses`` (T,)) with flags ``finite``,
+    ``saturated`` and ``overflowed``. Inside ``jit`` non-finite values only set the
+    flags; an eager call whose result is flagged also issues a ``rg.NumericalWarning``.
 
-    **Raises:** ``ValueError`` for T = 0, mismatched `xs`/`ys` lengths, a `step_loss`
-    that does not return a real scalar, or an unknown `method`.
+    **Raises:** ``ValueError`` for T = 0, mismatched `xs`/`ys` lengths, NaN or inf in
+    concrete `xs`/`carry0`/`ys`/cell parameters, a `step_loss` that does not return a
+    real scalar, or an unknown `method`; ``TypeError`` for a `step_loss` that is not
+    callable with ``(carry, y)`` or a Python list for `xs`/`ys`.
 
     Reference: Pascanu, Mikolov & Bengio, ICML 2013, eqs. (3)-(5).
 
@@ -366,20 +451,15 @@ def timestep_contributions(
     >>> [round(float(v), 6) for v in res.norms[2]]
     [0.5, 1.0, 2.0]
     """
-    if method not in ("scan", "jacrev"):
-        raise ValueError(f"`method` must be 'scan' or 'jacrev', got {method!r}.")
+    check_choice("method", method, ("scan", "jacrev"))
     params, flat, s0, length = _flatten_problem(cell, xs, carry0)
-    y_length = check_time_axis("ys", ys)
-    if y_length != length:
-        raise ValueError(
-            f"`ys` must have the same number of steps as `xs`: xs has T = {length}, "
-            f"ys has {y_length}."
-        )
-    _check_step_loss(step_loss, carry0, jax.tree_util.tree_map(lambda y: y[0], ys))
+    _check_step_loss(step_loss, carry0, _check_targets(ys, length))
     if method == "jacrev":
-        return _contributions_jacrev(flat, params, xs, s0, step_loss, ys)
-    blocks = check_positive_int("blocks", blocks)
-    return _contributions_scan(flat, params, xs, s0, step_loss, ys, blocks)
+        result = _contributions_jacrev(flat, params, xs, s0, step_loss, ys)
+    else:
+        blocks = check_positive_int("blocks", blocks)
+        result = _contributions_scan(flat, params, xs, s0, step_loss, ys, blocks)
+    return warn_if_flagged(result, "timestep_contributions")
 
 
 # --------------------------------------------------------------------------- final-step profile
@@ -396,12 +476,37 @@ class FinalProfile(eqx.Module):
     log_norms: Float[Array, " T"]
     loss: Float[Array, ""]
 
+    @property
+    def finite(self) -> Bool[Array, ""]:
+        """False if a log norm or the loss is NaN, or a log norm is +inf.
+
+        Inside ``jit``/``vmap`` this flag is the only report; eager calls also warn.
+        (An infinite loss from states that overflowed sets ``overflowed`` instead: the
+        log norms can still be exact, e.g. for a linear network.)
+        """
+        logs_ok = jnp.all(jnp.isfinite(self.log_norms) | jnp.isneginf(self.log_norms))
+        return logs_ok & ~jnp.isnan(self.loss)
+
+    @property
+    def saturated(self) -> Bool[Array, ""]:
+        """True if ‖∂L/∂s_k‖ is exactly 0 at some step (``log_norms`` ``-inf``).
+
+        A step Jacobian lost rank: tanh saturated to ±1 at this precision, or ReLU units
+        are dead. The zero is the exact derivative of the computed model.
+        """
+        return jnp.any(jnp.isneginf(self.log_norms))
+
+    @property
+    def overflowed(self) -> Bool[Array, ""]:
+        """True if some ``norms`` entry (its ``log_norms`` stays exact) or the loss is inf."""
+        return jnp.any(jnp.isinf(self.norms) & jnp.isfinite(self.log_norms)) | jnp.isinf(self.loss)
+
 
 def final_step_profile(
     cell: Cell,
     xs: PyTree,
     carry0: PyTree,
-    loss: Callable[[PyTree], Array],
+    loss: Checked[Callable[[PyTree], Array]],
     *,
     checkpoint_every: Checked[int | None] = None,
 ) -> FinalProfile:
@@ -419,10 +524,13 @@ def final_step_profile(
       each block of B states in the backward pass (two-level checkpointing): memory
       O((T/B + B)·S) instead of O(T·S). Must divide T.
 
-    **Returns:** :class:`FinalProfile`, arrays of shape (T,).
+    **Returns:** :class:`FinalProfile`, arrays of shape (T,), with flags ``finite``,
+    ``saturated`` and ``overflowed`` (an eager call whose result is flagged also issues
+    a ``rg.NumericalWarning``).
 
-    **Raises:** ``ValueError`` for bad `xs`/`carry0`, a non-scalar `loss`, or a
-    `checkpoint_every` that does not divide T.
+    **Raises:** ``ValueError`` for bad `xs`/`carry0` (as :func:`rnngrad.unroll`: NaN or
+    inf in concrete values included), a non-scalar `loss`, or a `checkpoint_every` that
+    does not divide T; ``TypeError`` for a `loss` not callable with one argument.
 
     >>> import jax, jax.numpy as jnp, rnngrad as rg
     >>> cell = rg.VanillaCell(1, 4, weight_hh_init=rg.init.orthogonal(2.0),
@@ -433,11 +541,7 @@ def final_step_profile(
     [0.60206, 0.30103, 0.0]
     """
     params, flat, s0, length = _flatten_problem(cell, xs, carry0)
-    if not callable(loss):
-        raise TypeError(f"`loss` must be a callable carry -> scalar, got {describe(loss)}.")
-    out = jax.eval_shape(loss, carry0)
-    if not (hasattr(out, "shape") and out.shape == () and jnp.issubdtype(out.dtype, jnp.floating)):
-        raise ValueError(f"`loss(final_carry)` must return a real floating scalar, got {out}.")
+    _check_scalar_fn("loss", loss, "loss(final_carry) -> scalar", carry0)
 
     def back(carry, inp):
         unit, log_scale = carry
@@ -478,14 +582,53 @@ def final_step_profile(
         _, logs = jax.lax.scan(back_block, init, (xs_blocks, starts), reverse=True)
         logs = logs.reshape(length)
     # logs[k] is log ‖∂L/∂s_k‖ (the cotangent entering step k+1's pullback).
-    return FinalProfile(norms=jnp.exp(logs), log_norms=logs / _LN10, loss=value)
+    result = FinalProfile(norms=jnp.exp(logs), log_norms=logs / _LN10, loss=value)
+    return warn_if_flagged(result, "final_step_profile")
 
 
 # --------------------------------------------------------------------------- lag profiles
 
 
+def _log_norms_of_matrix(norms: Any) -> Array:
+    """log10 of a (T, T) matrix of norms: checked real, square, non-negative, not NaN."""
+    if not jnp.issubdtype(norms.dtype, jnp.floating):
+        raise TypeError(
+            "`norms_or_result` must be a real floating (T, T) array of norms, got "
+            f"{describe(norms)}."
+        )
+    matrix = jnp.asarray(norms)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(
+            f"`norms_or_result` must be a (T, T) norms matrix, got {describe(matrix)}."
+        )
+    if matrix.shape[0] == 0:
+        raise ValueError("`norms_or_result` is an empty (0, 0) matrix; T must be >= 1.")
+    if is_concrete(matrix):
+        values = np.asarray(matrix)
+        if np.isposinf(values).any():
+            raise ValueError(
+                "`norms_or_result` holds inf norms (they overflowed): pass the Contributions "
+                "itself, whose log_norms stay exact, instead of its `.norms`."
+            )
+        if np.isnan(values).any():
+            raise ValueError(
+                "`norms_or_result` holds NaN norms (first at index "
+                f"{tuple(int(i) for i in np.argwhere(np.isnan(values))[0])}): the result it "
+                "came from is not finite; check its `.finite` flag."
+            )
+        if (values < 0).any():
+            raise ValueError(
+                f"`norms_or_result` must hold norms (>= 0), got a minimum of {values.min()}."
+            )
+    positive = matrix > 0
+    log_matrix = jnp.log10(jnp.where(positive, matrix, 1.0))
+    return jnp.where(positive, log_matrix, jnp.where(jnp.isnan(matrix), jnp.nan, -jnp.inf))
+
+
 def lag_profile(
-    norms_or_result: Contributions | FinalProfile | Array, *, log10: bool = False
+    norms_or_result: Checked[Contributions | FinalProfile | Array],
+    *,
+    log10: Checked[bool] = False,
 ) -> Float[Array, " T"]:
     """Gradient norm as a function of the lag d = t − k, for d = 0..T-1.
 
@@ -499,43 +642,59 @@ def lag_profile(
 
     **Returns:** (T,).
 
-    **Raises:** ``ValueError`` for an array that is not square (T, T); ``TypeError`` for
-    anything else.
+    **Raises:** ``ValueError`` for an array that is not square (T, T), or (when
+    concrete) holds negative or NaN norms; ``TypeError`` for a non-real array or anything
+    else. Under ``jit`` a NaN entry gives NaN at its lags (never a zero gradient); an
+    eager profile with NaN or ``-inf`` (exactly zero) lags issues a ``rg.NumericalWarning``.
 
     >>> import jax.numpy as jnp, rnngrad as rg
     >>> m = jnp.array([[1.0, 0.0], [0.5, 1.0]])
     >>> [float(v) for v in rg.lag_profile(m)]
     [1.0, 0.5]
     """
+    check_bool("log10", log10)
     if isinstance(norms_or_result, FinalProfile):
         logs = norms_or_result.log_norms[::-1]
     else:
         if isinstance(norms_or_result, Contributions):
             log_matrix = norms_or_result.log_norms
-        elif hasattr(norms_or_result, "shape"):
-            matrix = jnp.asarray(norms_or_result)
-            if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-                raise ValueError(
-                    f"`norms_or_result` must be a (T, T) norms matrix, got {describe(matrix)}."
-                )
-            log_matrix = jnp.log10(jnp.where(matrix > 0, matrix, 1.0))
-            log_matrix = jnp.where(matrix > 0, log_matrix, -jnp.inf)
+        elif hasattr(norms_or_result, "shape") and hasattr(norms_or_result, "dtype"):
+            log_matrix = _log_norms_of_matrix(norms_or_result)
         else:
+            hint = ": use jnp.asarray(...)" if isinstance(norms_or_result, (list, tuple)) else ""
             raise TypeError(
                 "`norms_or_result` must be a Contributions, a FinalProfile or a (T, T) "
-                f"array, got {describe(norms_or_result)}."
+                f"array of norms, got {describe(norms_or_result)}{hint}."
             )
         length = log_matrix.shape[0]
         t = jnp.arange(length)[:, None]
         d = jnp.arange(length)[None, :]
         k = t - d
-        valid = (k >= 0) & jnp.isfinite(jnp.diagonal(log_matrix))[:, None]
+        # Steps without a loss (diagonal exactly 0) are left out; a NaN diagonal is kept,
+        # so a broken row makes its lags NaN instead of vanishing from the mean.
+        valid = (k >= 0) & ~jnp.isneginf(jnp.diagonal(log_matrix))[:, None]
         by_lag = log_matrix[t, jnp.clip(k, 0, None)]  # [t, d] = log ‖∂L_t/∂s_{t-d}‖
         count = jnp.sum(valid, axis=0).astype(log_matrix.dtype)
         total = jnp.sum(jnp.where(valid, by_lag, 0.0), axis=0)
         logs = jnp.where(count > 0, total / jnp.maximum(count, 1.0), -jnp.inf)
         # A -inf entry among valid ones makes the geometric mean 0.
-        logs = jnp.where(jnp.any(valid & jnp.isneginf(by_lag), axis=0), -jnp.inf, logs)
+        zero = jnp.any(valid & jnp.isneginf(by_lag), axis=0)
+        logs = jnp.where(zero & ~jnp.isnan(logs), -jnp.inf, logs)
+    warn_if_flagged(_LagFlags(logs), "lag_profile")
     if log10:
         return logs
     return jnp.power(10.0, logs)
+
+
+class _LagFlags(eqx.Module):
+    """The flags of a lag profile (a bare array), for the eager warning."""
+
+    logs: Array
+
+    @property
+    def finite(self) -> Array:
+        return ~jnp.any(jnp.isnan(self.logs) | jnp.isposinf(self.logs))
+
+    @property
+    def saturated(self) -> Array:
+        return jnp.any(jnp.isneginf(self.logs))

@@ -12,11 +12,39 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int, PyTree
+from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ._anatomy import _LN10, _flatten_problem, _forward_states
-from ._checks import Checked, check_int
+from ._checks import Checked, check_bool, check_int, warn_if_flagged
 from .cells import Cell
+
+
+class LyapunovSpectrum(eqx.Module):
+    """Lyapunov exponents of a driven network, with flags.
+
+    Attributes: ``exponents`` (n,) per step, natural log, descending.
+    Flags: ``finite`` (no NaN/+inf), ``saturated`` (some exponent is ``-inf``: a step
+    Jacobian was exactly singular, e.g. tanh saturated to ±1 at this precision or ReLU
+    units dead, so the frame lost a direction; the exponent is then below the dtype's
+    resolution, not a number).
+    """
+
+    exponents: Float[Array, " n"]
+
+    @property
+    def finite(self) -> Bool[Array, ""]:
+        """False if an exponent is NaN or +inf (a non-finite parameter or state)."""
+        return jnp.all(jnp.isfinite(self.exponents) | jnp.isneginf(self.exponents))
+
+    @property
+    def saturated(self) -> Bool[Array, ""]:
+        """True if an exponent is ``-inf`` (an exactly singular step Jacobian)."""
+        return jnp.any(jnp.isneginf(self.exponents))
+
+    @property
+    def largest(self) -> Float[Array, ""]:
+        """λ₁, the largest exponent."""
+        return self.exponents[0]
 
 
 def lyapunov_spectrum(
@@ -26,8 +54,8 @@ def lyapunov_spectrum(
     n: Checked[int | None] = None,
     *,
     warmup: Checked[int] = 0,
-    state_gradient: bool = True,
-) -> Float[Array, " n"]:
+    state_gradient: Checked[bool] = True,
+) -> LyapunovSpectrum:
     """The first `n` Lyapunov exponents of ``s_t = f(s_{t-1}, x_t)`` along the inputs `xs`.
 
     Benettin's algorithm: an orthonormal frame Q (S × n) is pushed forward by each step's
@@ -50,9 +78,12 @@ def lyapunov_spectrum(
       explodes with T (the very problem flossing treats), so gradient flossing uses
       False (Engelken 2023 differentiates the QR iteration of the Jacobians).
 
-    **Returns:** (n,) exponents per step, descending.
+    **Returns:** :class:`LyapunovSpectrum`: ``exponents`` (n,) per step, descending, and
+    the flags ``finite`` and ``saturated`` (an eager call with a flagged result also
+    issues a ``rg.NumericalWarning``).
 
-    **Raises:** ``ValueError`` for n outside [1, S] or warmup outside [0, T).
+    **Raises:** ``ValueError`` for n outside [1, S], warmup outside [0, T), or bad
+    `xs`/`carry0` (as :func:`rnngrad.unroll`, NaN or inf in concrete values included).
 
     Reference: G. Benettin, L. Galgani, A. Giorgilli & J.-M. Strelcyn, Meccanica 15
     (1980); R. Engelken, F. Wolf & L. F. Abbott, "Lyapunov spectra of chaotic recurrent
@@ -61,7 +92,8 @@ def lyapunov_spectrum(
     >>> import jax, jax.numpy as jnp, rnngrad as rg
     >>> cell = rg.VanillaCell(1, 3, weight_hh_init=rg.init.orthogonal(0.5),
     ...                       nonlinearity="identity", key=jax.random.key(0))
-    >>> [round(float(v), 6) for v in rg.lyapunov_spectrum(cell, jnp.ones((50, 1)), jnp.zeros(3))]
+    >>> spectrum = rg.lyapunov_spectrum(cell, jnp.ones((50, 1)), jnp.zeros(3))
+    >>> [round(float(v), 6) for v in spectrum.exponents]
     [-0.693147, -0.693147, -0.693147]
     """
     params, flat, s0, length = _flatten_problem(cell, xs, carry0)
@@ -72,6 +104,7 @@ def lyapunov_spectrum(
     if not 1 <= n <= size:
         raise ValueError(f"`n` must lie in [1, S = {size}] (the state size), got {n}.")
     warmup = check_int("warmup", warmup, minimum=None)
+    check_bool("state_gradient", state_gradient)
     if not 0 <= warmup < length:
         raise ValueError(f"`warmup` must lie in [0, T = {length}), got {warmup}.")
 
@@ -93,7 +126,8 @@ def lyapunov_spectrum(
     frame0 = jnp.eye(size, n, dtype=s0.dtype)
     init = (s0, frame0, jnp.zeros((n,), s0.dtype))
     (_, _, total), _ = jax.lax.scan(step, init, (xs, jnp.arange(length)))
-    return jnp.sort(total / (length - warmup))[::-1]
+    exponents = jnp.sort(total / (length - warmup))[::-1]
+    return warn_if_flagged(LyapunovSpectrum(exponents), "lyapunov_spectrum")
 
 
 class ProductSpectra(eqx.Module):
@@ -105,6 +139,17 @@ class ProductSpectra(eqx.Module):
 
     log10_singular_values: Float[Array, "T S"]
     lags: Int[Array, " T"]
+
+    @property
+    def finite(self) -> Bool[Array, ""]:
+        """False if a value is NaN or +inf (a non-finite parameter or state)."""
+        logs = self.log10_singular_values
+        return jnp.all(jnp.isfinite(logs) | jnp.isneginf(logs))
+
+    @property
+    def saturated(self) -> Bool[Array, ""]:
+        """True if a singular value is exactly 0 (log ``-inf``): the product lost rank."""
+        return jnp.any(jnp.isneginf(self.log10_singular_values))
 
     @property
     def singular_values(self) -> Float[Array, "T S"]:
@@ -152,4 +197,5 @@ def jacobian_product_spectra(cell: Cell, xs: PyTree, carry0: PyTree) -> ProductS
     _, log10_sv = jax.lax.scan(back, init, (xs, prev), reverse=True)
     # scan(reverse) stacks by original index: entry k holds the product back to s_{k-1},
     # i.e. lag T-k. Reorder to lag 1..T.
-    return ProductSpectra(log10_sv[::-1], jnp.arange(1, length + 1))
+    spectra = ProductSpectra(log10_sv[::-1], jnp.arange(1, length + 1))
+    return warn_if_flagged(spectra, "jacobian_product_spectra")

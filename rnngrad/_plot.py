@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._checks import describe
+from ._checks import Checked, check_int, check_path, describe
 from ._io import atomic_write
 
 if TYPE_CHECKING:
@@ -1063,7 +1063,7 @@ def spectra(
 # --------------------------------------------------------------------------- save
 
 
-def save(fig: Figure, path: str | Path, *, dpi: int = 110) -> Path:
+def save(fig: Figure, path: Checked[str | Path], *, dpi: Checked[int] = 110) -> Path:
     """Write `fig` atomically (PNG, or the format the suffix names) and close it.
 
     The file is written to a temporary name and renamed, so a reader never sees half a
@@ -1082,7 +1082,8 @@ def save(fig: Figure, path: str | Path, *, dpi: int = 110) -> Path:
 
     if not isinstance(fig, _Figure):
         raise TypeError(f"`fig` must be a matplotlib Figure, got {describe(fig)}.")
-    path = Path(path)
+    path = check_path("path", path, kind="file")
+    check_int("dpi", dpi, minimum=1, where="save")
     fmt = path.suffix[1:].lower() or "png"
     if fmt not in fig.canvas.get_supported_filetypes():
         raise ValueError(

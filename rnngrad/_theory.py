@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from ._checks import Checked, check_real_scalar
+from ._checks import (
+    Checked,
+    NumericalWarning,
+    check_bool,
+    check_real_array,
+    check_real_scalar,
+    is_concrete,
+)
 from .cells import Cell, gain, recurrent_weight
 
 
 def _gamma(cell: Cell, gamma: float | None) -> float:
     if gamma is not None:
-        check_real_scalar("gamma", gamma, nonnegative=True)
+        check_real_scalar("gamma", gamma, positive=True)
         return float(gamma)
     try:
         return gain(cell)
@@ -59,11 +68,11 @@ def vanishing_guaranteed(cell: Cell, *, gamma: Checked[float | None] = None) -> 
 
 def pascanu_bound(
     cell: Cell,
-    lags: ArrayLike,
+    lags: Checked[ArrayLike],
     *,
-    grad_norm: ArrayLike = 1.0,
+    grad_norm: Checked[ArrayLike] = 1.0,
     gamma: Checked[float | None] = None,
-    log10: bool = False,
+    log10: Checked[bool] = False,
 ) -> Float[Array, "..."]:
     """Upper bound ``(‖W_rec‖₂ γ)^{t−k} · ‖∂L_t/∂s_t‖`` on ``‖∂L_t/∂s_k‖``.
 
@@ -72,13 +81,39 @@ def pascanu_bound(
 
     **Returns:** the bound, shaped like ``lags`` broadcast with ``grad_norm``.
 
+    **Raises:** ``TypeError`` for non-real `lags`/`grad_norm` (strings, complex, bool) or
+    a cell without ``recurrent_weight``/``gain``; ``ValueError`` for NaN/inf in concrete
+    `lags`/`grad_norm`, negative values, or shapes that do not broadcast. A bound that
+    overflows to inf (use ``log10=True``) gives a ``rg.NumericalWarning`` when eager.
+
     >>> import jax, jax.numpy as jnp, rnngrad as rg
     >>> cell = rg.VanillaCell(1, 4, weight_hh_init=rg.init.orthogonal(0.5), key=jax.random.key(0))
     >>> [round(float(v), 6) for v in rg.theory.pascanu_bound(cell, jnp.arange(3.0))]
     [1.0, 0.5, 0.25]
     """
+    lags = check_real_array("lags", lags, nonnegative=True)
+    grad_norm = check_real_array("grad_norm", grad_norm, nonnegative=True)
+    check_bool("log10", log10)
+    try:
+        jnp.broadcast_shapes(lags.shape, grad_norm.shape)
+    except ValueError as err:
+        raise ValueError(
+            f"`grad_norm` (shape {grad_norm.shape}) must broadcast with `lags` (shape "
+            f"{lags.shape}): give one norm, or one per lag."
+        ) from err
     rate = pascanu_rate(cell, gamma=gamma)
-    lags = jnp.asarray(lags, rate.dtype)
-    grad_norm = jnp.asarray(grad_norm, rate.dtype)
-    log_bound = lags * jnp.log10(rate) + jnp.log10(grad_norm)
-    return log_bound if log10 else jnp.power(10.0, log_bound)
+    lags = lags.astype(rate.dtype)
+    grad_norm = grad_norm.astype(rate.dtype)
+    # rate**0 = 1 also for a zero rate (0 × log 0 would be NaN).
+    log_bound = jnp.where(lags == 0, 0.0, lags * jnp.log10(rate)) + jnp.log10(grad_norm)
+    if log10:
+        return log_bound
+    bound = jnp.power(10.0, log_bound)
+    if is_concrete(bound) and bool(jnp.any(jnp.isinf(bound))):
+        warnings.warn(
+            "pascanu_bound: the bound overflows to inf at some lags (it exceeds the dtype's "
+            "largest number); pass log10=True for exact log10 values.",
+            NumericalWarning,
+            stacklevel=2,
+        )
+    return bound

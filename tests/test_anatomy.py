@@ -1,5 +1,7 @@
 """Gradient anatomy, each derivative checked against an independent method in float64."""
 
+import warnings
+
 import equinox as eqx
 import hypothesis.strategies as st
 import jax
@@ -189,7 +191,15 @@ def test_linear_rnn_products_are_matrix_powers():
 def test_log_path_exact_at_lag_ten_thousand(scale, sign):
     cell = orth_linear(scale)
     xs = jnp.zeros((10001, 1))
-    prof = rg.final_step_profile(cell, xs, jnp.ones(4), lambda h: jnp.sum(h))
+    if sign > 0:
+        # The states overflow (2^10000), so the loss is inf - inf = NaN and flagged, with a
+        # warning; the log norms of the gradient stay exact.
+        with pytest.warns(rg.NumericalWarning, match="final_step_profile"):
+            prof = rg.final_step_profile(cell, xs, jnp.ones(4), lambda h: jnp.sum(h))
+        assert not bool(prof.finite) and bool(jnp.all(jnp.isfinite(prof.log_norms)))
+    else:
+        prof = rg.final_step_profile(cell, xs, jnp.ones(4), lambda h: jnp.sum(h))
+        assert bool(prof.finite) and not bool(prof.saturated)
     ratio = prof.log_norms[0] - prof.log_norms[-1]
     np.testing.assert_allclose(ratio, sign * 10000 * np.log10(2.0), rtol=1e-12)
     lags = rg.lag_profile(prof, log10=True)
@@ -197,7 +207,11 @@ def test_log_path_exact_at_lag_ten_thousand(scale, sign):
     # The plain norms under/overflow where the logs do not; that is why they exist.
     assert float(prof.norms[0]) in (0.0, float("inf"))
     # Two-level checkpointing gives the same numbers.
-    ckpt = rg.final_step_profile(cell, xs, jnp.ones(4), lambda h: jnp.sum(h), checkpoint_every=73)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rg.NumericalWarning)
+        ckpt = rg.final_step_profile(
+            cell, xs, jnp.ones(4), lambda h: jnp.sum(h), checkpoint_every=73
+        )
     np.testing.assert_allclose(ckpt.log_norms, prof.log_norms, rtol=1e-13)
 
 
@@ -306,10 +320,10 @@ def test_lyapunov_of_linear_rnn_is_log_abs_eigenvalues():
         1, 6, nonlinearity="identity", weight_hh_init=rg.init.gaussian(0.9), key=jax.random.key(7)
     )
     xs = jax.random.normal(jax.random.key(8), (2000, 1))
-    got = rg.lyapunov_spectrum(cell, xs, jnp.zeros(6))
+    got = rg.lyapunov_spectrum(cell, xs, jnp.zeros(6)).exponents
     want = np.sort(np.log(np.abs(np.linalg.eigvals(np.asarray(cell.weight_hh)))))[::-1]
     np.testing.assert_allclose(got, want, atol=1e-3)
-    top = rg.lyapunov_spectrum(cell, xs, jnp.zeros(6), n=2, warmup=100)
+    top = rg.lyapunov_spectrum(cell, xs, jnp.zeros(6), n=2, warmup=100).exponents
     np.testing.assert_allclose(top, want[:2], atol=1e-3)
 
 
@@ -319,7 +333,7 @@ def test_lyapunov_sum_equals_mean_log_det(kind):
     cell = make_cell(kind, scale=1.5)
     xs = jax.random.normal(jax.random.key(9), (50, IN))
     carry0 = carry0_of(cell)
-    lam = rg.lyapunov_spectrum(cell, xs, carry0)
+    lam = rg.lyapunov_spectrum(cell, xs, carry0).exponents
     _, logdet = jnp.linalg.slogdet(rg.state_jacobians(cell, xs, carry0))
     np.testing.assert_allclose(jnp.sum(lam), jnp.mean(logdet), rtol=1e-10)
     assert lam.shape == (2 * H if kind == "lstm" else H,)
@@ -356,10 +370,14 @@ def test_vmap_and_jit_equal_the_loop():
         np.testing.assert_allclose(
             batched.param_grads.weight_hh[i], single.param_grads.weight_hh, rtol=1e-12, atol=1e-15
         )
-    lam = jax.vmap(lambda s: rg.lyapunov_spectrum(rg.scale_recurrent(cell, s), XS, carry0))(scales)
+    lam = jax.vmap(
+        lambda s: rg.lyapunov_spectrum(rg.scale_recurrent(cell, s), XS, carry0).exponents
+    )(scales)
     for i, s in enumerate(scales):
         np.testing.assert_allclose(
-            lam[i], rg.lyapunov_spectrum(rg.scale_recurrent(cell, s), XS, carry0), rtol=1e-12
+            lam[i],
+            rg.lyapunov_spectrum(rg.scale_recurrent(cell, s), XS, carry0).exponents,
+            rtol=1e-12,
         )
 
 
@@ -391,21 +409,26 @@ def test_bad_input():
         rg.lag_profile(jnp.ones((3, 4)))
 
 
-def test_non_finite_parameters_are_flagged_not_hidden():
+def test_non_finite_parameters_raise_eagerly_and_are_flagged_under_jit():
     cell = make_cell("tanh")
     bad = eqx.tree_at(lambda c: c.weight_hh, cell, cell.weight_hh.at[0, 0].set(jnp.nan))
-    res = rg.timestep_contributions(bad, XS, carry0_of(cell), mse, YS)
+    with pytest.raises(ValueError, match=r"`cell` \(leaf \.weight_hh\) must be finite"):
+        rg.timestep_contributions(bad, XS, carry0_of(cell), mse, YS)
+    # Inside jit the values are unknown at trace time: the flag reports them.
+    res = eqx.filter_jit(rg.timestep_contributions)(bad, XS, carry0_of(cell), mse, YS)
     assert not bool(res.finite)
     good = rg.timestep_contributions(cell, XS, carry0_of(cell), mse, YS)
-    assert bool(good.finite)
+    assert bool(good.finite) and not bool(good.saturated)
 
 
 def test_exploding_regime_gives_large_logs_with_flag():
     cell = orth_linear(3.0)
     length = 800  # 3**799 ~ 1e381 overflows float64
-    res = rg.timestep_contributions(
-        cell, jnp.zeros((length, 1)), jnp.ones(4), lambda h, y: y * jnp.sum(h), jnp.ones(length)
-    )
+    # The states overflow too (their sum is inf - inf = NaN): flagged with a warning.
+    with pytest.warns(rg.NumericalWarning, match="timestep_contributions"):
+        res = rg.timestep_contributions(
+            cell, jnp.zeros((length, 1)), jnp.ones(4), lambda h, y: y * jnp.sum(h), jnp.ones(length)
+        )
     assert bool(res.overflowed)
     assert not np.any(np.isnan(np.asarray(res.log_norms)))
     np.testing.assert_allclose(
@@ -413,15 +436,54 @@ def test_exploding_regime_gives_large_logs_with_flag():
     )
 
 
-def test_nan_input_is_never_reported_as_zero_gradient():
+def test_nan_input_raises_eagerly_and_is_never_a_zero_gradient_under_jit():
     cell = make_cell("tanh")
     bad_xs = XS.at[3, 0].set(jnp.nan)
-    prof = rg.final_step_profile(cell, bad_xs, carry0_of(cell), lambda h: jnp.sum(h))
+    with pytest.raises(
+        ValueError, match=r"`xs` must be finite, got 1 NaN \(first at index \(3, 0\)\)"
+    ):
+        rg.final_step_profile(cell, bad_xs, carry0_of(cell), lambda h: jnp.sum(h))
+    with pytest.raises(ValueError, match="`carry0` must be finite"):
+        rg.unroll(cell, XS, carry0_of(cell).at[0].set(jnp.inf))
+    prof = jax.jit(
+        lambda xs: rg.final_step_profile(cell, xs, carry0_of(cell), lambda h: jnp.sum(h))
+    )(bad_xs)
     logs = np.asarray(prof.log_norms)
     assert np.all(np.isnan(logs[:4]))  # every state the NaN reaches back to
-    res = rg.timestep_contributions(cell, bad_xs, carry0_of(cell), mse, YS)
+    assert not bool(prof.finite)
+    res = jax.jit(lambda xs: rg.timestep_contributions(cell, xs, carry0_of(cell), mse, YS))(bad_xs)
     assert not bool(res.finite)
     assert np.isnan(np.asarray(res.log_norms)[T - 1, 0])
+    # A NaN row in a norms matrix shows as NaN at its lags, never as a zero gradient.
+    lags = jax.jit(rg.lag_profile)(res.norms)
+    assert np.isnan(np.asarray(lags)[0])
+    with pytest.raises(ValueError, match="`norms_or_result` holds NaN"):
+        rg.lag_profile(res.norms)
+    with pytest.raises(ValueError, match=r"`norms_or_result` must hold norms \(>= 0\)"):
+        rg.lag_profile(-jnp.eye(3))
+    with pytest.raises(TypeError, match="`norms_or_result` must be a real floating"):
+        rg.lag_profile(jnp.eye(3, dtype=jnp.complex128))
+
+
+def test_saturation_is_flagged_and_warned():
+    """tanh at a huge scale in float32: derivatives round to exactly 0, logs are -inf."""
+    cell = rg.scale_recurrent(rg.VanillaCell(1, 4, dtype=jnp.float32, key=jax.random.key(3)), 50.0)
+    xs = jnp.ones((60, 1), jnp.float32)
+    carry0 = jnp.zeros(4, jnp.float32)
+    with pytest.warns(rg.NumericalWarning, match="saturated"):
+        prof = rg.final_step_profile(cell, xs, carry0, lambda h: jnp.sum(h))
+    assert bool(prof.saturated) and bool(prof.finite)
+    with pytest.warns(rg.NumericalWarning, match="saturated"):
+        lam = rg.lyapunov_spectrum(cell, xs, carry0)
+    assert bool(lam.saturated) and bool(lam.finite)
+    # Under jit: no warning, the flags say it.
+    flags = jax.jit(lambda c: rg.lyapunov_spectrum(c, xs, carry0).saturated)(cell)
+    assert bool(flags)
+    relu = rg.VanillaCell(1, 4, nonlinearity="relu", key=jax.random.key(3))
+    dead = eqx.tree_at(lambda c: c.bias, relu, -10.0 * jnp.ones(4))
+    with pytest.warns(rg.NumericalWarning, match="dead"):
+        res = rg.timestep_contributions(dead, XS[:, :1], jnp.zeros(4), mse, jnp.ones((T, 4)))
+    assert bool(res.saturated)
 
 
 def test_jacrev_reference_keeps_tiny_norms_in_float32():

@@ -146,7 +146,7 @@ def test_dynamics_on_the_stacked_cell():
     )
     # Lyapunov exponents over the whole (short) trajectory: the log of R's diagonal of
     # the QR of the full product, i.e. log singular-value-like growth; their sum is exact.
-    exps = rg.lyapunov_spectrum(CELL, XS, CARRY0)
+    exps = rg.lyapunov_spectrum(CELL, XS, CARRY0).exponents
     logdet = np.sum([np.log(abs(np.linalg.det(j))) for j in jacs]) / T
     np.testing.assert_allclose(np.sum(exps), logdet, rtol=1e-10)
 
@@ -156,7 +156,7 @@ def test_penalties_truncation_and_sweep_on_the_stacked_cell():
     assert np.isfinite(float(omega)) and float(omega) > 0.0
     pen = rg.flossing_penalty(CELL, XS, CARRY0, n=2)
     np.testing.assert_allclose(
-        pen, np.sum(np.asarray(rg.lyapunov_spectrum(CELL, XS, CARRY0, 2)) ** 2)
+        pen, np.sum(np.asarray(rg.lyapunov_spectrum(CELL, XS, CARRY0, 2).exponents) ** 2)
     )
     full = rg.BPTT().loss(CELL, XS, CARRY0, mse, YS)
     trunc = rg.truncated_loss(CELL, XS, CARRY0, mse, YS, k1=2, k2=3)

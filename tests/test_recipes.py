@@ -158,7 +158,7 @@ def _analyse(cell, xs, carry0, ys):
     carries = rg.unroll(cell, xs, carry0)
     contributions = rg.timestep_contributions(cell, xs, carry0, _step_loss, ys, blocks=1)
     (loss, last), grad = eqx.filter_value_and_grad(_loop_loss, has_aux=True)(cell, xs, carry0, ys)
-    lyapunov = rg.lyapunov_spectrum(cell, xs, carry0)
+    lyapunov = rg.lyapunov_spectrum(cell, xs, carry0).exponents
     return carries, last, contributions, grad, loss, lyapunov
 
 

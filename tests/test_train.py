@@ -111,7 +111,9 @@ def test_divergence_is_reported_and_skips_are_counted():
         rg.VanillaCell(2, 8, nonlinearity="identity", key=k), 3.0
     )
     task = rg.AddingTask(30)
-    res = rg.train(make, task, optimizer=optax.sgd(1e3), **kwargs)
+    with pytest.warns(rg.NumericalWarning, match="2 of 2 seeds went non-finite"):
+        res = rg.train(make, task, optimizer=optax.sgd(1e3), **kwargs)
+    assert not np.any(np.asarray(res.finite))
     first = np.asarray(res.first_divergent_step)
     assert np.all(first >= 0), first
     losses = np.asarray(res.losses)
@@ -120,9 +122,10 @@ def test_divergence_is_reported_and_skips_are_counted():
         assert not np.isfinite(losses[seed, first[seed]]) or not np.isfinite(
             np.asarray(res.grad_norms)[seed, first[seed]]
         )
-    skipping = rg.train(
-        make, task, optimizer=rg.clipped(optax.sgd(1e3), skip_nonfinite=1000), **kwargs
-    )
+    with pytest.warns(rg.NumericalWarning, match="went non-finite"):
+        skipping = rg.train(
+            make, task, optimizer=rg.clipped(optax.sgd(1e3), skip_nonfinite=1000), **kwargs
+        )
     assert np.all(np.asarray(skipping.skipped) > 0)
     # With non-finite updates skipped, the parameters stay finite.
     params = eqx.filter(skipping.model, eqx.is_inexact_array)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,9 +14,17 @@ import numpy as np
 import optax
 from jaxtyping import Array, Int, PRNGKeyArray, PyTree
 
-from .._checks import Checked, check_key, check_positive_int, describe
+from .._checks import (
+    Checked,
+    NumericalWarning,
+    check_callable,
+    check_key,
+    check_path,
+    check_positive_int,
+    describe,
+)
 from .._tasks import AbstractTask
-from ..cells import fold_recurrent_scale, init_carry
+from ..cells import check_cell, fold_recurrent_scale, init_carry
 from ._checkpoint import Checkpoint, fingerprint
 from ._model import RNNModel, step_loss_of, step_targets_of
 from ._objectives import BPTT, AbstractObjective
@@ -81,8 +90,27 @@ def _check_parts(
     return tuple(penalties)
 
 
+def _check_make_cell(make_cell: Callable, key: Any, task: AbstractTask) -> None:
+    """`make_cell(key)` must return a cell (checked abstractly, nothing is computed)."""
+    try:
+        cell = eqx.filter_eval_shape(make_cell, key)
+    except Exception as err:  # noqa: BLE001 - the user's function failed: say where
+        raise TypeError(
+            f"train: `make_cell` must be a function key -> cell; calling it on a key failed "
+            f"with {type(err).__name__}: {err}"
+        ) from err
+    check_cell(cell, name="make_cell(key)")
+    input_size = getattr(cell, "input_size", None)
+    if isinstance(input_size, int) and input_size != task.input_size:
+        raise ValueError(
+            f"train: `make_cell` builds a cell with input_size {input_size}, but the task "
+            f"{task.name!r} gives {task.input_size} inputs per step: build it with "
+            f"input_size={task.input_size} (task.input_size)."
+        )
+
+
 def train(
-    make_cell: Callable[[PRNGKeyArray], Any],
+    make_cell: Checked[Callable[[PRNGKeyArray], Any]],
     task: Checked[AbstractTask],
     *,
     optimizer: Checked[optax.GradientTransformation],
@@ -94,9 +122,9 @@ def train(
     penalties: Checked[Sequence[AbstractPenalty]] = (),
     chunk_steps: Checked[int | None] = None,
     test_size: Checked[int] = 10_000,
-    checkpoint_dir: str | os.PathLike | None = None,
-    progress: bool | None = None,
-    on_chunk: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    checkpoint_dir: Checked[str | os.PathLike | None] = None,
+    progress: Checked[bool | None] = None,
+    on_chunk: Checked[Callable[[int, dict[str, np.ndarray]], None] | None] = None,
     **removed: Any,
 ) -> TrainResult:
     """Train a cell + linear readout on `task` for every seed at once.
@@ -135,9 +163,14 @@ def train(
     **Raises:** ``ValueError`` for non-positive `steps`/`batch_size`/`seeds`, an
     objective that does not fit the task (``TruncatedBPTT`` with k2 > T), or a
     `checkpoint_dir` holding a run with other arguments or an older format (the message
-    names what differs); ``TypeError`` for a non-optax `optimizer`, a non-task, a bad
+    names what differs), an existing file as `checkpoint_dir`, or a corrupted
+    ``run.json``/``state.eqx`` in it (named, with the fix: delete it or choose another
+    folder); ``TypeError`` for a non-optax `optimizer`, a non-task, a bad
     `objective`/`penalties`, a cell without the protocol's methods, or a flag of
-    rnngrad 0.1 (``tbptt``, ``omega``, ``flossing``: the message gives the new form).
+    rnngrad 0.1 (``tbptt``, ``omega``, ``flossing``: the message gives the new form), a
+    `make_cell` that is not a function key -> cell, or a non-callable `on_chunk`.
+    Seeds whose training went non-finite are flagged (``TrainResult.finite``) and
+    reported with a ``rg.NumericalWarning``.
 
     Reference: Pascanu, Mikolov & Bengio, ICML 2013 (clipping, Ω, the tasks' protocol).
     """
@@ -147,8 +180,19 @@ def train(
         if hint is None:
             raise TypeError(f"train() got an unexpected keyword argument {name!r}.")
         raise TypeError(f"train(): `{name}=` was replaced by `{hint}`.")
+    check_callable(
+        "make_cell",
+        make_cell,
+        expected="key -> cell (e.g. lambda k: rg.VanillaCell(2, 64, key=k))",
+        where="train",
+    )
     penalties = _check_parts(task, optimizer, objective, penalties)
     check_key("key", key, where="train")
+    _check_make_cell(make_cell, key, task)
+    if checkpoint_dir is not None:
+        check_path("checkpoint_dir", checkpoint_dir, kind="folder")
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"train: `progress` must be True, False or None, got {describe(progress)}.")
     steps = check_positive_int("steps", steps)
     batch_size = check_positive_int("batch_size", batch_size)
     seeds = check_positive_int("seeds", seeds)
@@ -158,8 +202,10 @@ def train(
     chunk_steps = check_positive_int("chunk_steps", chunk_steps)
     if steps % chunk_steps:
         raise ValueError(f"`chunk_steps` must divide steps = {steps}, got {chunk_steps}.")
-    if on_chunk is not None and not callable(on_chunk):
-        raise TypeError(f"`on_chunk` must be callable or None, got {describe(on_chunk)}.")
+    if on_chunk is not None:
+        check_callable(
+            "on_chunk", on_chunk, expected="(steps_done, records) -> None, or None", where="train"
+        )
     n_chunks = steps // chunk_steps
 
     def init_one(seed: Array) -> tuple[_State, PRNGKeyArray, PRNGKeyArray]:
@@ -272,7 +318,7 @@ def train(
 
     trained = eqx.combine(states.model, model_static)
     test_loss, test_err, solved = eqx.filter_jit(eqx.filter_vmap(evaluate))(trained, k_tests)
-    return TrainResult(
+    result = TrainResult(
         model=trained,
         initial_model=initial_model,
         losses=jnp.asarray(losses),
@@ -283,4 +329,25 @@ def train(
         test_error_rate=test_err,
         solved=solved,
         baseline_loss=float(task.baseline_loss),
+    )
+    _warn_if_diverged(result)
+    return result
+
+
+def _warn_if_diverged(result: TrainResult) -> None:
+    """A :class:`NumericalWarning` naming the seeds whose training went non-finite."""
+    bad = np.flatnonzero(~np.asarray(result.finite))
+    if bad.size == 0:
+        return
+    first = np.asarray(result.first_divergent_step)[bad]
+    steps = ", ".join(
+        f"seed {int(i)}" + (f" (first non-finite step {int(f)})" if f >= 0 else "")
+        for i, f in zip(bad, first)
+    )
+    warnings.warn(
+        f"train: {bad.size} of {result.seeds} seeds went non-finite: {steps}. See "
+        "TrainResult.finite and .first_divergent_step; a smaller learning rate or "
+        "rg.clipped(optimizer, global_norm=..., skip_nonfinite=...) keeps them finite.",
+        NumericalWarning,
+        stacklevel=3,
     )

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
-from .._checks import Checked, check_positive_int, describe
+from .._checks import Checked, check_key, check_positive_int, describe
 from .._tasks import AbstractTask
 from .._unroll import unroll
 from ..cells import Cell, cell_output, check_cell, init_carry
@@ -41,6 +41,7 @@ class RNNModel(eqx.Module):
     def __init__(self, cell: Cell, out_size: Checked[int], *, key: Checked[PRNGKeyArray]):
         check_cell(cell)
         out_size = check_positive_int("out_size", out_size)
+        check_key("key", key, where="RNNModel")
         self.cell = cell
         features = jax.eval_shape(lambda: cell_output(cell, init_carry(cell)))
         if len(features.shape) != 1:

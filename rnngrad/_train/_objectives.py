@@ -19,9 +19,10 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, PyTree
 
+from .._anatomy import _check_step_loss, _check_targets
 from .._checks import Checked, check_int, check_positive_int
 from .._tasks import AbstractTask
-from .._unroll import unroll
+from .._unroll import check_cell_call, unroll
 from ..cells import Cell
 
 __all__ = ["AbstractObjective", "BPTT", "TruncatedBPTT", "truncated_loss"]
@@ -101,9 +102,9 @@ class TruncatedBPTT(AbstractObjective):
 
 def truncated_loss(
     cell: Cell,
-    xs: Float[Array, "T input"],
+    xs: Checked[Float[Array, "T input"]],
     carry0: PyTree,
-    step_loss: Callable[[PyTree, Any], Array],
+    step_loss: Checked[Callable[[PyTree, Any], Array]],
     ys: PyTree,
     *,
     k1: Checked[int],
@@ -128,12 +129,15 @@ def truncated_loss(
 
     **Returns:** a scalar.
 
-    **Raises:** ``ValueError`` for k2 outside [1, T] or k1 outside [1, k2].
+    **Raises:** ``ValueError`` for k2 outside [1, T], k1 outside [1, k2], `ys` with
+    another number of steps than `xs`; as :func:`rnngrad.unroll` for bad
+    `xs`/`carry0`; ``TypeError`` for a `step_loss` not callable as ``(carry, y)``.
 
     Reference: R. J. Williams & J. Peng, "An efficient gradient-based algorithm for
     on-line training of recurrent network trajectories", Neural Computation 2 (1990).
     """
-    length = xs.shape[0]
+    length = check_cell_call(cell, xs, carry0)
+    _check_step_loss(step_loss, carry0, _check_targets(ys, length))
     k2 = check_positive_int("k2", k2)
     k1 = check_positive_int("k1", k1)
     if k2 > length:

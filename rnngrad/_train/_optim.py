@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import optax
 
-from .._checks import Checked, check_positive_int, check_real_scalar
+from .._checks import Checked, check_positive_int, check_real_scalar, describe
 
 __all__ = ["clipped"]
 
 
 def clipped(
-    optimizer: optax.GradientTransformation,
+    optimizer: Checked[optax.GradientTransformation],
     *,
     global_norm: Checked[float | None] = None,
     value: Checked[float | None] = None,
@@ -28,13 +28,24 @@ def clipped(
 
     **Returns:** an optax ``GradientTransformation``.
 
-    **Raises:** ``ValueError`` for a threshold <= 0 or non-finite.
+    **Raises:** ``ValueError`` for a threshold <= 0 or non-finite; ``TypeError`` for an
+    `optimizer` that is not an optax ``GradientTransformation``.
 
     >>> import optax, rnngrad as rg
     >>> opt = rg.clipped(optax.sgd(0.1), global_norm=1.0)
     >>> isinstance(opt, optax.GradientTransformation)
     True
     """
+    if not isinstance(optimizer, optax.GradientTransformation):
+        hint = (
+            f": use an optax optimizer, e.g. optax.{optimizer}(1e-3)"
+            if isinstance(optimizer, str)
+            else " (e.g. optax.sgd(0.01))"
+        )
+        raise TypeError(
+            f"clipped: `optimizer` must be an optax GradientTransformation, got "
+            f"{describe(optimizer)}{hint}."
+        )
     chain = []
     if global_norm is not None:
         check_real_scalar("global_norm", global_norm, positive=True)

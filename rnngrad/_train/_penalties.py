@@ -16,17 +16,20 @@ long-run growth rates of products of the J_k) to sit at a target, usually 0.
 from __future__ import annotations
 
 import abc
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array, Float, PyTree
 
 from .._anatomy import (
     _check_step_loss,
+    _check_targets,
     _Flat,
     _flatten_problem,
     _forward_states,
@@ -35,11 +38,14 @@ from .._anatomy import (
 )
 from .._checks import (
     Checked,
+    NumericalWarning,
+    check_bool,
+    check_choice,
     check_int,
     check_positive_int,
     check_real_scalar,
-    check_time_axis,
     describe,
+    is_concrete,
 )
 from .._dynamics import lyapunov_spectrum
 from ..cells import Cell, fold_recurrent_scale
@@ -88,23 +94,32 @@ def _adjoint_directions(
 
 
 def _safe_norm(v: Array) -> Array:
-    """‖v‖₂ with a finite (zero) gradient at v = 0."""
+    """‖v‖₂ with a finite (zero) gradient at v = 0; NaN stays NaN (never a zero norm)."""
     sq = jnp.sum(v * v)
     positive = sq > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), jnp.where(sq == 0, 0.0, sq))
+
+
+def _check_omega_options(
+    mask_below: Any, squared_norms: Any, reduction: Any, through_states: Any, where: str = ""
+) -> None:
+    check_real_scalar("mask_below", mask_below, nonnegative=True)
+    check_bool("squared_norms", squared_norms, where=where)
+    check_bool("through_states", through_states, where=where)
+    check_choice("reduction", reduction, ("sum", "mean"), where=where)
 
 
 def pascanu_omega(
     cell: Cell,
     xs: PyTree,
     carry0: PyTree,
-    step_loss: Callable[[PyTree, Any], Array],
+    step_loss: Checked[Callable[[PyTree, Any], Array]],
     ys: PyTree,
     *,
     mask_below: Checked[float] = 0.0,
-    squared_norms: bool = False,
+    squared_norms: Checked[bool] = False,
     reduction: Checked[Literal["sum", "mean"]] = "sum",
-    through_states: bool = False,
+    through_states: Checked[bool] = False,
 ) -> Float[Array, ""]:
     """Pascanu's vanishing-gradient regulariser Ω (Pascanu, Mikolov & Bengio 2013, eq. 9).
 
@@ -185,23 +200,20 @@ def pascanu_omega(
     (4, 4)
     """
     params, flat, s0, length = _flatten_problem(cell, xs, carry0)
-    y_length = check_time_axis("ys", ys)
-    if y_length != length:
-        raise ValueError(
-            f"`ys` must have the same number of steps as `xs`: xs has T = {length}, "
-            f"ys has {y_length}."
-        )
-    _check_step_loss(step_loss, carry0, jax.tree_util.tree_map(lambda y: y[0], ys))
-    check_real_scalar("mask_below", mask_below, nonnegative=True)
-    for name, flag in (("squared_norms", squared_norms), ("through_states", through_states)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"`{name}` must be a bool, got {describe(flag)}.")
-    if reduction not in ("sum", "mean"):
-        raise ValueError(f"`reduction` must be 'sum' or 'mean', got {reduction!r}.")
+    _check_step_loss(step_loss, carry0, _check_targets(ys, length))
+    _check_omega_options(mask_below, squared_norms, reduction, through_states)
 
-    return _omega(
+    omega = _omega(
         params, flat, xs, s0, step_loss, ys, mask_below, squared_norms, reduction, through_states
     )
+    if is_concrete(omega) and not np.isfinite(np.asarray(omega)):
+        warnings.warn(
+            f"pascanu_omega: Ω is {float(omega)}: the adjoints ∂L/∂s_k are not finite (a "
+            "step loss or its gradient is NaN/inf); check `step_loss`.",
+            NumericalWarning,
+            stacklevel=2,
+        )
+    return omega
 
 
 @eqx.filter_jit
@@ -235,7 +247,9 @@ def _omega(
 
     ratios = jax.vmap(ratio)(xs, entering, units)
     bound = jnp.asarray(mask_below, logs.dtype)
-    keep = logs > jnp.log(bound)  # log(0) = -inf: keeps every non-zero adjoint
+    # log(0) = -inf keeps every non-zero adjoint; a NaN adjoint is kept so that it shows
+    # as a NaN Ω instead of being dropped as a zero one.
+    keep = (logs > jnp.log(bound)) | jnp.isnan(logs)
     terms = jnp.where(keep, (ratios - 1.0) ** 2, 0.0)
     total = jnp.sum(terms)
     if reduction == "mean":
@@ -259,7 +273,7 @@ def flossing_penalty(
     n: Checked[int] = 1,
     target: Checked[float] = 0.0,
     warmup: Checked[int] = 0,
-    state_gradient: bool = True,
+    state_gradient: Checked[bool] = True,
 ) -> Float[Array, ""]:
     """Gradient-flossing penalty ``Σ_{i=1}^{n} (λ_i − target)²`` on the top Lyapunov exponents.
 
@@ -313,7 +327,9 @@ def flossing_penalty(
     """
     n = _check_n(n)
     check_real_scalar("target", target)
-    exponents = lyapunov_spectrum(cell, xs, carry0, n, warmup=warmup, state_gradient=state_gradient)
+    exponents = lyapunov_spectrum(
+        cell, xs, carry0, n, warmup=warmup, state_gradient=state_gradient
+    ).exponents
     return jnp.sum((exponents - jnp.asarray(target, exponents.dtype)) ** 2)
 
 
@@ -325,10 +341,10 @@ def floss(
     n: Checked[int] = 1,
     target: Checked[float] = 0.0,
     steps: Checked[int] = 100,
-    optimizer: optax.GradientTransformation | None = None,
+    optimizer: Checked[optax.GradientTransformation | None] = None,
     warmup: Checked[int] = 0,
-    filter_spec: Any = eqx.is_inexact_array,
-    state_gradient: bool = True,
+    filter_spec: Checked[Any] = eqx.is_inexact_array,
+    state_gradient: Checked[bool] = True,
 ) -> tuple[Any, Float[Array, "steps_plus_1 n"]]:
     """Gradient flossing: minimise :func:`flossing_penalty` alone for a number of steps.
 
@@ -386,6 +402,12 @@ def floss(
     cell = fold_recurrent_scale(cell)
     # Validate n, warmup, xs and carry0 once, with clear errors, before compiling the loop.
     jax.eval_shape(lambda c: lyapunov_spectrum(c, xs, carry0, n, warmup=warmup), cell)
+    if not (callable(filter_spec) or isinstance(filter_spec, eqx.Module)):
+        raise TypeError(
+            "floss: `filter_spec` must be a filter as in eqx.partition: a function leaf -> "
+            "bool (e.g. eqx.is_inexact_array) or a pytree of bools shaped like the cell, got "
+            f"{describe(filter_spec)}."
+        )
     params, static = eqx.partition(cell, filter_spec)
     return _floss_loop(
         params, static, xs, carry0, target, optimizer, n, warmup, steps, state_gradient
@@ -408,7 +430,7 @@ def _floss_loop(
     def loss(p: PyTree) -> tuple[Array, Array]:
         exponents = lyapunov_spectrum(
             eqx.combine(p, static), xs, carry0, n, warmup=warmup, state_gradient=state_gradient
-        )
+        ).exponents
         return jnp.sum((exponents - jnp.asarray(target, exponents.dtype)) ** 2), exponents
 
     def update(carry, _):
@@ -452,7 +474,9 @@ class AbstractPenalty(eqx.Module):
         """The weighted penalty of one batch."""
 
 
-def _strength(strength: Any) -> float:
+def _strength(strength: Any, where: str) -> float:
+    if hasattr(strength, "shape") and jnp.ndim(strength) != 0:
+        raise ValueError(f"{where}: `strength` must be one number, got {strength!r}.")
     check_real_scalar("strength", strength, nonnegative=True)
     return float(strength)
 
@@ -466,14 +490,28 @@ class Omega(AbstractPenalty):
     Reference: Pascanu, Mikolov & Bengio, ICML 2013, eq. 9.
     """
 
-    strength: float = eqx.field(static=True)
-    mask_below: float = eqx.field(default=0.0, static=True)
-    squared_norms: bool = eqx.field(default=False, static=True)
-    reduction: Literal["sum", "mean"] = eqx.field(default="sum", static=True)
-    through_states: bool = eqx.field(default=False, static=True)
+    strength: Checked[float] = eqx.field(static=True)
+    mask_below: Checked[float] = eqx.field(default=0.0, static=True)
+    squared_norms: Checked[bool] = eqx.field(default=False, static=True)
+    reduction: Checked[Literal["sum", "mean"]] = eqx.field(default="sum", static=True)
+    through_states: Checked[bool] = eqx.field(default=False, static=True)
 
-    def __check_init__(self):
-        _strength(self.strength)
+    def __init__(
+        self,
+        strength: Checked[float],
+        *,
+        mask_below: Checked[float] = 0.0,
+        squared_norms: Checked[bool] = False,
+        reduction: Checked[Literal["sum", "mean"]] = "sum",
+        through_states: Checked[bool] = False,
+    ):
+        # Checked before the fields are set: equinox warns about arrays in static fields.
+        self.strength = _strength(strength, "Omega")
+        _check_omega_options(mask_below, squared_norms, reduction, through_states, "Omega")
+        self.mask_below = float(mask_below)
+        self.squared_norms = squared_norms
+        self.reduction = reduction
+        self.through_states = through_states
 
     def __call__(self, cell, xs, carry0, step_loss, ys):
         def one(x: Array, y: PyTree) -> Array:
@@ -501,16 +539,27 @@ class Flossing(AbstractPenalty):
     Reference: R. Engelken, "Gradient flossing", NeurIPS 2023.
     """
 
-    strength: float = eqx.field(static=True)
-    n: int = eqx.field(default=1, static=True)
-    target: float = eqx.field(default=0.0, static=True)
-    warmup: int = eqx.field(default=0, static=True)
-    state_gradient: bool = eqx.field(default=True, static=True)
+    strength: Checked[float] = eqx.field(static=True)
+    n: Checked[int] = eqx.field(default=1, static=True)
+    target: Checked[float] = eqx.field(default=0.0, static=True)
+    warmup: Checked[int] = eqx.field(default=0, static=True)
+    state_gradient: Checked[bool] = eqx.field(default=True, static=True)
 
-    def __check_init__(self):
-        _strength(self.strength)
-        check_positive_int("n", self.n)
-        check_real_scalar("target", self.target)
+    def __init__(
+        self,
+        strength: Checked[float],
+        *,
+        n: Checked[int] = 1,
+        target: Checked[float] = 0.0,
+        warmup: Checked[int] = 0,
+        state_gradient: Checked[bool] = True,
+    ):
+        self.strength = _strength(strength, "Flossing")
+        self.n = check_int("n", n, where="Flossing")
+        check_real_scalar("target", target)
+        self.target = float(target)
+        self.warmup = check_int("warmup", warmup, minimum=0, where="Flossing")
+        self.state_gradient = check_bool("state_gradient", state_gradient, where="Flossing")
 
     def __call__(self, cell, xs, carry0, step_loss, ys):
         del step_loss, ys

@@ -6,11 +6,12 @@ from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .._analysis import SuccessStats, success_stats
-from .._checks import Checked, check_int, check_key
+from .._checks import Checked, check_int, check_key, describe
 
 __all__ = ["TrainKeys", "TrainResult", "train_keys"]
 
@@ -24,7 +25,7 @@ class TrainKeys(NamedTuple):
     test: PRNGKeyArray
 
 
-def train_keys(key: Checked[PRNGKeyArray], seed: int | Array) -> TrainKeys:
+def train_keys(key: Checked[PRNGKeyArray], seed: Checked[int | Array]) -> TrainKeys:
     """The keys of seed `seed` in ``rg.train(..., key=key)``: ``split(fold_in(key, seed), 4)``.
 
     Use it to rebuild what training drew without re-deriving the schedule: e.g. the
@@ -48,6 +49,11 @@ def train_keys(key: Checked[PRNGKeyArray], seed: int | Array) -> TrainKeys:
     check_key("key", key, where="train_keys")
     if not isinstance(seed, jax.Array):
         seed = check_int("seed", seed, minimum=0, where="train_keys")
+    elif seed.shape != () or not jnp.issubdtype(seed.dtype, jnp.integer):
+        raise ValueError(
+            f"train_keys: `seed` must be one integer (use jax.vmap over seeds), got "
+            f"{describe(seed)}."
+        )
     return TrainKeys(*jax.random.split(jax.random.fold_in(key, seed), 4))
 
 
@@ -77,6 +83,18 @@ class TrainResult(eqx.Module):
     test_error_rate: Float[Array, " seeds"]
     solved: Bool[Array, " seeds"]
     baseline_loss: float = eqx.field(static=True)
+
+    @property
+    def finite(self) -> Bool[Array, " seeds"]:
+        """(seeds,) False for a seed whose training loss or gradient went non-finite at
+        some step, whose test loss is NaN/inf, or whose trained parameters are not finite.
+
+        :func:`rnngrad.train` also warns (``rg.NumericalWarning``) when a seed is flagged.
+        """
+        ok = (self.first_divergent_step < 0) & jnp.isfinite(self.test_loss)
+        for leaf in jax.tree_util.tree_leaves(eqx.filter(self.model, eqx.is_inexact_array)):
+            ok = ok & jnp.all(jnp.isfinite(leaf.reshape(leaf.shape[0], -1)), axis=1)
+        return ok
 
     @property
     def seeds(self) -> int:

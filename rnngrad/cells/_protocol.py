@@ -10,12 +10,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, PyTree
 
-from .._checks import Checked, check_real_scalar, describe
+from .._checks import (
+    Checked,
+    check_carry,
+    check_finite,
+    check_real_scalar,
+    check_representable,
+    describe,
+)
 from . import _gated
 from ._abstract import Cell
 
@@ -38,13 +46,23 @@ _INIT_CARRY_HINT = (
 )
 
 
-def check_cell(cell: Cell, name: Checked[str] = "cell") -> None:
-    """Raise a ``TypeError`` naming the missing required method of the protocol."""
+def check_cell(cell: Cell, name: Checked[str] = "cell", *, needs: Checked[str] = "") -> None:
+    """Raise a ``TypeError`` naming the missing required method of the protocol.
+
+    `needs` names an optional method the calling tool also needs, for the message.
+    """
+    if isinstance(cell, type):
+        raise TypeError(
+            f"`{name}` must be a cell instance, got the class {cell.__name__}: build one, "
+            f"e.g. {cell.__name__}(input_size, hidden_size, key=jax.random.key(0))."
+        )
     if _gated.is_gated(cell):
         return
     missing = [m for m in ("__call__", "init_carry") if not callable(getattr(cell, m, None))]
     if missing:
         hint = _INIT_CARRY_HINT if "init_carry" in missing else "subclass rg.AbstractCell"
+        if needs:
+            hint += f"; this tool also needs `{needs}`"
         raise TypeError(
             f"`{name}` must follow the cell protocol (rg.AbstractCell); "
             f"{describe(cell)} has no method {' or '.join(f'`{m}`' for m in missing)}: {hint}."
@@ -106,12 +124,14 @@ def scale_recurrent(cell: Cell, scale: Any) -> Any:
     >>> h.shape
     (3, 4)
     """
-    if jnp.ndim(scale) != 0 and hasattr(scale, "shape"):
+    check_cell(cell, needs="scale_recurrent")
+    if isinstance(scale, (list, tuple)) or (hasattr(scale, "shape") and jnp.ndim(scale) != 0):
         raise ValueError(
-            f"`scale` must be a scalar, got {describe(scale)}: for many scales use "
+            f"`scale` must be one scalar, got {describe(scale)}: for many scales use "
             "jax.vmap(lambda s: rg.scale_recurrent(cell, s)) or rg.sweep(fn, scale=...)."
         )
     check_real_scalar("scale", scale)
+    _check_scale_fits(cell, scale)
     if _gated.is_gated(cell):
         return _gated.scale_recurrent(cell, scale)
     method = _optional(
@@ -123,6 +143,13 @@ def scale_recurrent(cell: Cell, scale: Any) -> Any:
     return method(scale)
 
 
+def _check_scale_fits(cell: Cell, scale: Any) -> None:
+    """A concrete `scale` must stay finite in the cell's dtype (1e300 is inf in float32)."""
+    leaves = [x for x in jax.tree_util.tree_leaves(cell) if eqx.is_inexact_array(x)]
+    if leaves:
+        check_representable("scale", scale, jnp.result_type(*leaves))
+
+
 def recurrent_weight(cell: Cell) -> Float[Array, "rows hidden"]:
     """The effective recurrent weight ``W_rec`` of a cell, scale included.
 
@@ -130,6 +157,7 @@ def recurrent_weight(cell: Cell) -> Float[Array, "rows hidden"]:
 
     **Raises:** ``TypeError`` for a cell without a ``recurrent_weight`` property.
     """
+    check_cell(cell, needs="recurrent_weight")
     if _gated.is_gated(cell):
         return _gated.recurrent_weight(cell)
     return _optional(
@@ -144,6 +172,7 @@ def fold_recurrent_scale(cell: Cell) -> Any:
     a scaled cell, so that the optimiser does not also train the scale. A cell without
     ``fold_recurrent_scale`` is returned unchanged (it keeps no separate scale).
     """
+    check_cell(cell)
     if _gated.is_gated(cell):
         return cell
     method = getattr(cell, "fold_recurrent_scale", None)
@@ -156,6 +185,7 @@ def gain(cell: Cell) -> float:
     **Raises:** ``TypeError`` for a cell without a ``gain`` property (equinox's gated
     cells, or a vanilla cell with a callable nonlinearity: pass ``gamma=`` instead).
     """
+    check_cell(cell, needs="gain")
     return _optional(cell, "gain", "@property def gain(self): return 1.0  # sup |phi'|")
 
 
@@ -164,6 +194,7 @@ def cell_output(cell: Cell, carry: PyTree) -> Float[Array, " features"]:
 
     For equinox's LSTM it is ``h`` of ``(h, c)``.
     """
+    check_cell(cell)
     if _gated.is_gated(cell):
         return _gated.output(cell, carry)
     method = getattr(cell, "output", None)
@@ -175,7 +206,12 @@ def flatten_carry(carry: PyTree) -> Float[Array, " S"]:
 
     rnngrad's gradient analysis treats the whole carry as the state (for an LSTM,
     ``s = concat(h, c)``, size 2H), so gated memory shows where it lives.
+
+    **Raises:** ``TypeError`` for a carry whose leaves are not real floating arrays;
+    ``ValueError`` for a carry without any array.
     """
+    check_carry("carry", carry)
+    check_finite("carry", carry)
     return ravel_pytree(carry)[0]
 
 

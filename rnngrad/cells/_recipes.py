@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
-from .._checks import Checked, check_positive_int, check_real_scalar
+from .._checks import Checked, check_key, check_positive_int, check_real_scalar
 from . import _init
 from ._vanilla import VanillaCell
 
@@ -126,6 +126,7 @@ def lstm(
     input_size = check_positive_int("input_size", input_size)
     hidden_size = check_positive_int("hidden_size", hidden_size)
     check_real_scalar("forget_bias", forget_bias)
+    check_key("key", key, where="lstm")
     cell = eqx.nn.LSTMCell(input_size, hidden_size, key=key, **kw)
     if cell.bias is None:
         raise ValueError("`forget_bias` needs an LSTM with a bias (use_bias=True).")
@@ -175,6 +176,7 @@ def chrono_lstm(
         raise ValueError(
             f"`max_delay` must be >= 3 (time scales U(1, max_delay - 1)), got {max_delay}."
         )
+    check_key("key", key, where="chrono_lstm")
     k_cell, k_scale = jax.random.split(key)
     cell = eqx.nn.LSTMCell(input_size, hidden_size, key=k_cell, **kw)
     if cell.bias is None:
@@ -201,4 +203,5 @@ def gru(
     """
     input_size = check_positive_int("input_size", input_size)
     hidden_size = check_positive_int("hidden_size", hidden_size)
+    check_key("key", key, where="gru")
     return eqx.nn.GRUCell(input_size, hidden_size, key=key, **kw)

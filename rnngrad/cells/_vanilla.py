@@ -10,7 +10,14 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._checks import Checked, check_float_dtype, check_key, check_positive_int, describe
+from .._checks import (
+    Checked,
+    check_finite,
+    check_float_dtype,
+    check_key,
+    check_positive_int,
+    describe,
+)
 from . import _init
 from ._abstract import AbstractCell
 
@@ -63,11 +70,57 @@ def check_step_shapes(
 ) -> None:
     """Raise a clear ValueError unless ``x`` is (input_size,) and ``h`` is (hidden_size,)."""
     for name, value, size in (("x", x, input_size), ("h", h, hidden_size)):
+        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+            raise TypeError(
+                f"{who}: `{name}` must be an array of shape ({size},), got {describe(value)}"
+                + (": use jnp.asarray(...)." if isinstance(value, (list, tuple)) else ".")
+            )
+        if not jnp.issubdtype(value.dtype, jnp.floating):
+            raise TypeError(
+                f"{who}: `{name}` must be a real floating array of shape ({size},), got "
+                f"{describe(value)}."
+            )
         if jnp.shape(value) != (size,):
             raise ValueError(
                 f"{who}: `{name}` must have shape ({size},) (one example; vmap for batches), "
                 f"got {describe(value)}."
             )
+
+
+def draw_weight(
+    name: str,
+    init: Any,
+    key: Any,
+    shape: tuple[int, ...],
+    dtype: Any,
+    *,
+    where: str = "VanillaCell",
+) -> Array:
+    """``init(key, shape, dtype)`` checked: callable, right shape, finite values.
+
+    ``init=None`` is ``rg.init.gaussian(1.0)`` (``N(0, 1/fan_in)``).
+    """
+    if init is None:
+        init = _init.gaussian(1.0)
+    if not callable(init):
+        hint = f" (e.g. rg.init.{init}())" if isinstance(init, str) and hasattr(_init, init) else ""
+        raise TypeError(
+            f"{where}: `{name}` must be an initialiser (key, shape, dtype) -> array, like "
+            f"rg.init.orthogonal() or jax.nn.initializers.normal(), got {describe(init)}{hint}."
+        )
+    try:
+        weight = jnp.asarray(init(key, shape, dtype), dtype)
+    except TypeError as err:
+        factory = getattr(init, "__name__", "init")
+        raise TypeError(
+            f"{where}: `{name}` must be an initialiser (key, shape, dtype) -> array; calling "
+            f"it failed with: {err}. If it makes initialisers, call it first, e.g. "
+            f"rg.init.{factory}() instead of rg.init.{factory}."
+        ) from err
+    if weight.shape != shape:
+        raise ValueError(f"{where}: `{name}` returned shape {weight.shape}, expected {shape}.")
+    check_finite(name, weight, hint="(the initialiser returned non-finite weights)")
+    return weight
 
 
 class VanillaCell(AbstractCell):
@@ -129,17 +182,15 @@ class VanillaCell(AbstractCell):
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.nonlinearity = check_nonlinearity(nonlinearity)
         dtype = check_float_dtype("dtype", dtype, where="VanillaCell")
-        hh_init = _init.gaussian(1.0) if weight_hh_init is None else weight_hh_init
-        ih_init = _init.gaussian(1.0) if weight_ih_init is None else weight_ih_init
+        if not isinstance(use_bias, bool):
+            raise TypeError(f"VanillaCell: `use_bias` must be a bool, got {describe(use_bias)}.")
         k_hh, k_ih = jax.random.split(key)
-        self.weight_hh = jnp.asarray(hh_init(k_hh, (hidden_size, hidden_size), dtype), dtype)
-        self.weight_ih = jnp.asarray(ih_init(k_ih, (hidden_size, input_size), dtype), dtype)
-        for name, w, shape in (
-            ("weight_hh_init", self.weight_hh, (hidden_size, hidden_size)),
-            ("weight_ih_init", self.weight_ih, (hidden_size, input_size)),
-        ):
-            if w.shape != shape:
-                raise ValueError(f"`{name}` returned shape {w.shape}, expected {shape}.")
+        self.weight_hh = draw_weight(
+            "weight_hh_init", weight_hh_init, k_hh, (hidden_size, hidden_size), dtype
+        )
+        self.weight_ih = draw_weight(
+            "weight_ih_init", weight_ih_init, k_ih, (hidden_size, input_size), dtype
+        )
         self.bias = jnp.zeros((hidden_size,), dtype) if use_bias else None
         self.weight_hh_scale = None
 
