@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -13,7 +14,18 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PyTree
 
 from ._anatomy import final_step_profile, lag_profile
-from ._checks import Checked, check_int, describe, is_concrete
+from ._checks import (
+    Checked,
+    NumericalWarning,
+    check_callable,
+    check_finite,
+    check_float_array,
+    check_int,
+    check_real_scalar,
+    describe,
+    is_concrete,
+)
+from ._esn import _in_dtype
 from ._tasks import AbstractTask
 from .cells import Cell, cell_output, init_carry
 
@@ -42,18 +54,30 @@ def growth_rate(
 
     **Raises:** ``ValueError`` for fewer than two fitted lags or a concrete profile with
     non-finite values in the fitted range (e.g. an exactly-zero gradient, log10 = −inf:
-    start later or fit a shorter window); ``TypeError`` for a non-real profile.
+    start later or fit a shorter window; inside ``jit`` such a window gives NaN/inf);
+    ``TypeError`` for a non-real profile (strings, None, complex, ints) or a non-int
+    `start`.
 
     >>> import jax.numpy as jnp, rnngrad as rg
     >>> round(float(rg.growth_rate(jnp.arange(10.0) * jnp.log10(0.5))), 6)  # ln 0.5
     -0.693147
     """
-    profile = jnp.asarray(log10_profile)
+    try:
+        profile = jnp.asarray(log10_profile)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"`log10_profile` must be a real array (..., T), got {describe(log10_profile)}."
+        ) from err
     if not jnp.issubdtype(profile.dtype, jnp.floating) or profile.ndim == 0:
         raise TypeError(
             f"`log10_profile` must be a real array (..., T), got {describe(log10_profile)}."
         )
     length = profile.shape[-1]
+    if length < 2:
+        raise ValueError(
+            f"`log10_profile` must have at least two lags to fit a slope (T >= 2), got "
+            f"{describe(log10_profile)}."
+        )
     start = check_int("start", start, minimum=0)
     if length - start < 2:
         raise ValueError(
@@ -87,12 +111,12 @@ def _mean_profile(cell, readout, task, xs, ys, relative):
 
 def task_lag_profile(
     cell: Cell,
-    task: AbstractTask,
-    xs: Float[Array, "B T input"],
+    task: Checked[AbstractTask],
+    xs: Checked[Float[Array, "B T input"]],
     ys: PyTree,
     *,
-    readout: Callable[[Array], Array],
-    relative: bool = False,
+    readout: Checked[Callable[[Array], Array]],
+    relative: Checked[bool] = False,
 ) -> Float[Array, " T"]:
     """Mean over examples of log10 ‖∂L/∂s_{T-1-d}‖, d = 0..T-1, under the task's loss.
 
@@ -109,11 +133,16 @@ def task_lag_profile(
       ``lambda f: rg.esn.readout_apply(w, f)``.
     - `relative`: subtract each example's lag-0 value (the profile then starts at 0).
 
-    **Returns:** (T,).
+    **Returns:** (T,). An exactly-zero gradient at some lag gives −inf there: called
+    eagerly, with a :class:`rnngrad.NumericalWarning`.
 
     **Raises:** ``ValueError`` for a task whose loss is spread over steps
-    (``readout="every"``: use :func:`rnngrad.timestep_contributions`); ``TypeError`` for
-    a non-task or a `readout` that is not callable.
+    (``readout="every"``: use :func:`rnngrad.timestep_contributions`), `xs` that is not
+    (B, T, task.input_size), `ys` that are not B targets of the task (as
+    :meth:`AbstractTask.error_rate` checks them), a `readout` whose prediction is not of
+    the task's ``prediction_shape``, or NaN/inf in `xs` (when concrete); ``TypeError``
+    for a non-task, a `readout` that is not callable, a non-bool `relative`, a Python
+    list (use ``jnp.asarray``), or `xs` of a wider dtype than the cell's.
 
     Reference: the lag profiles of Bengio, Simard & Frasconi (1994), Fig. 2, and
     Pascanu, Mikolov & Bengio (2013), Sec. 2.
@@ -129,14 +158,48 @@ def task_lag_profile(
         raise TypeError(f"`task` must be an rnngrad task (rg.make_task), got {describe(task)}.")
     if task.readout != "last":
         raise ValueError(
-            f"task_lag_profile needs a final-step loss; {task.name} spreads its loss over "
-            "the steps (readout='every'): use rg.timestep_contributions and rg.lag_profile."
+            f"`task` must have a final-step loss (readout='last'); {task.name} spreads its "
+            "loss over the steps (readout='every'): use rg.timestep_contributions and "
+            "rg.lag_profile."
         )
-    if not callable(readout):
-        raise TypeError(
-            f"`readout` must be callable (features -> prediction), got {describe(readout)}."
+    check_callable("readout", readout, expected="features -> prediction")
+    if not isinstance(relative, bool):
+        raise TypeError(f"`relative` must be a bool, got {describe(relative)}.")
+    xs, ys = _task_batch(cell, task, xs, ys)
+    carry = jax.eval_shape(lambda: init_carry(cell))
+    shape = jax.eval_shape(lambda c: readout(cell_output(cell, c)), carry).shape
+    if shape != task.prediction_shape:
+        raise ValueError(
+            f"`readout` must map the cell's features to one prediction of shape "
+            f"{task.prediction_shape} for {task.name}, got shape {shape}."
         )
-    return _mean_profile(cell, readout, task, xs, ys, bool(relative))
+    profile = _mean_profile(cell, readout, task, xs, ys, relative)
+    if is_concrete(profile) and not bool(jnp.all(jnp.isfinite(profile))):
+        warnings.warn(
+            "task_lag_profile: the profile is not finite: -inf marks lags whose gradient is "
+            "exactly zero (e.g. tanh saturated to ±1, or a readout that ignores the "
+            "state); use float64 or a smaller scale to resolve them.",
+            NumericalWarning,
+            stacklevel=2,
+        )
+    return profile
+
+
+def _task_batch(cell: Cell, task: AbstractTask, xs: Any, ys: Any) -> tuple[Array, Any]:
+    """Check a batch ``(xs, ys)`` of `task` for `cell`; `xs` in the cell's dtype."""
+    xs = check_float_array(
+        "xs", xs, ndims=(3,), what=f"of shape (B, T, {task.input_size}) (a batch of inputs)"
+    )
+    if xs.shape[0] == 0 or xs.shape[1] == 0 or xs.shape[2] != task.input_size:
+        raise ValueError(
+            f"`xs` must have shape (B, T, {task.input_size}) with B, T >= 1 for "
+            f"{task.name}, got {describe(xs)}."
+        )
+    check_finite("xs", xs)
+    dtype = jax.tree_util.tree_leaves(jax.eval_shape(lambda: init_carry(cell)))[0].dtype
+    xs = _in_dtype("xs", xs, dtype)
+    ys = task._target("task_lag_profile", "ys", ys, batch=(xs.shape[0],))
+    return xs, ys
 
 
 def wilson_interval(
@@ -145,9 +208,32 @@ def wilson_interval(
     """The Wilson score interval for a binomial proportion (Wilson 1927).
 
     The bounds are exact at the edges: the lower bound is 0 at 0 successes and the upper
-    is 1 at ``successes == trials`` (the closed form's rounding is not left in).
+    is 1 at ``successes == trials`` (the closed form's rounding is not left in). With no
+    trials the interval is the whole [0, 1].
+
+    **Arguments:** `successes`, `trials`: counts, ints with ``0 <= successes <= trials``
+    (concrete integer scalar arrays are accepted); `z`: the normal quantile, > 0
+    (default 1.96, a 95 % interval).
+
+    **Returns:** ``(low, high)``, Python floats.
+
+    **Raises:** ``TypeError`` for counts that are not ints (floats, bools, strings) or a
+    non-real `z`; ``ValueError`` for negative counts, ``successes > trials``, or a `z`
+    that is not finite and > 0.
+
+    >>> from rnngrad._analysis import wilson_interval
+    >>> [round(v, 4) for v in wilson_interval(3, 10)]
+    [0.1078, 0.6032]
     """
-    if trials <= 0:
+    successes, trials = (
+        _count(name, v) for name, v in (("successes", successes), ("trials", trials))
+    )
+    if successes > trials:
+        raise ValueError(
+            f"`successes` must be <= `trials`, got successes = {successes} > trials = {trials}."
+        )
+    z = float(check_real_scalar("z", z, positive=True))
+    if trials == 0:
         return (0.0, 1.0)
     p = successes / trials
     denom = 1 + z * z / trials
@@ -158,6 +244,18 @@ def wilson_interval(
     return (low, high)
 
 
+def _count(name: str, value: Any) -> int:
+    """A count: an int >= 0 (a concrete integer scalar array is read as its int)."""
+    if (
+        isinstance(value, (jax.Array, np.ndarray))
+        and value.shape == ()
+        and jnp.issubdtype(value.dtype, jnp.integer)
+        and is_concrete(value)
+    ):
+        value = int(value)
+    return check_int(name, value, minimum=0)
+
+
 class SuccessStats(NamedTuple):
     """Success over seeds: counts, rate, Wilson 95 % interval, seeds stuck at the baseline.
 
@@ -166,6 +264,8 @@ class SuccessStats(NamedTuple):
     - `stuck`: seeds whose test loss stayed within `tolerance` of the task's baseline
       loss (the best input-independent prediction: the model learned nothing); 0 when
       no losses were given.
+    - `diverged`: seeds whose test loss is NaN or inf (a diverged run; never counted as
+      stuck); 0 when no losses were given.
     """
 
     successes: int
@@ -174,6 +274,7 @@ class SuccessStats(NamedTuple):
     low: float
     high: float
     stuck: int
+    diverged: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain numbers for a JSON record."""
@@ -183,6 +284,7 @@ class SuccessStats(NamedTuple):
             "rate": self.rate,
             "ci95": [self.low, self.high],
             "stuck_at_baseline": self.stuck,
+            "diverged": self.diverged,
         }
 
 
@@ -201,8 +303,12 @@ def success_stats(
 
     **Returns:** :class:`SuccessStats`.
 
-    **Raises:** ``ValueError`` for an empty or non-1-D `solved`, or a `test_loss` of
-    another length; ``TypeError`` for non-bool `solved`.
+    A NaN or inf test loss (a diverged seed) is counted in ``diverged``, not as stuck.
+
+    **Raises:** ``ValueError`` for an empty or non-1-D `solved`, a `test_loss` of
+    another shape, a `baseline` that is not finite and > 0, or a `tolerance` outside
+    [0, 1]; ``TypeError`` for non-bool `solved` (e.g. 0/1 ints: use
+    ``np.asarray(solved, bool)``), a non-real `test_loss`, `baseline` or `tolerance`.
 
     Reference: E. B. Wilson, "Probable inference, the law of succession, and statistical
     inference", JASA 22 (1927).
@@ -213,8 +319,11 @@ def success_stats(
     (0.0, 0.0, 2)
     """
     ok = np.asarray(solved)
-    if ok.dtype != np.bool_:
-        raise TypeError(f"`solved` must be an array of bools (seeds,), got {describe(solved)}.")
+    if ok.dtype != np.bool_ and ok.size:
+        raise TypeError(
+            f"`solved` must be an array of bools (seeds,), got {describe(solved)} "
+            f"(dtype {ok.dtype}): e.g. np.asarray(solved, bool)."
+        )
     if ok.ndim != 1 or ok.size == 0:
         raise ValueError(
             f"`solved` must be a non-empty 1-D array (seeds,), got {describe(solved)}."
@@ -223,15 +332,24 @@ def success_stats(
         raise ValueError(
             "give both `test_loss` and `baseline` (the task's baseline_loss), or neither."
         )
-    stuck = 0
+    tolerance = float(check_real_scalar("tolerance", tolerance, low=0.0, high=1.0, low_open=False))
+    stuck = diverged = 0
     if test_loss is not None:
-        loss = np.asarray(test_loss, dtype=np.float64)
+        baseline = float(check_real_scalar("baseline", baseline, positive=True))
+        loss = np.asarray(test_loss)
+        if loss.dtype.kind not in "iuf":
+            raise TypeError(
+                f"`test_loss` must be an array of real numbers (seeds,), got "
+                f"{describe(test_loss)} (dtype {loss.dtype})."
+            )
         if loss.shape != ok.shape:
             raise ValueError(
                 f"`test_loss` must have the shape {ok.shape} of `solved`, "
                 f"got {describe(test_loss)}."
             )
-        stuck = int(np.sum(loss >= (1.0 - tolerance) * float(baseline)))
+        finite = np.isfinite(loss)
+        diverged = int(np.sum(~finite))
+        stuck = int(np.sum(finite & (loss >= (1.0 - tolerance) * baseline)))
     successes, trials = int(ok.sum()), int(ok.size)
     low, high = wilson_interval(successes, trials)
-    return SuccessStats(successes, trials, successes / trials, low, high, stuck)
+    return SuccessStats(successes, trials, successes / trials, low, high, stuck, diverged)

@@ -24,6 +24,7 @@ References:
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -35,16 +36,25 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from ._checks import (
     Checked,
+    NumericalWarning,
+    check_callable,
+    check_finite,
     check_float_array,
     check_int,
+    check_key,
     check_no_nan,
     check_positive_int,
+    check_range,
     check_real_scalar,
+    check_representable,
     check_washout,
     describe,
+    is_concrete,
+    promote_types,
 )
 from ._unroll import check_cell_call, unroll
 from .cells import Cell, EchoStateCell, init_carry
+from .cells._init import _spectral_radius
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -66,7 +76,7 @@ __all__ = [
 ]
 
 
-def effective_spectral_radius(cell: EchoStateCell) -> Float[Array, ""]:
+def effective_spectral_radius(cell: Checked[EchoStateCell]) -> Float[Array, ""]:
     """Spectral radius of the leaky reservoir's linearisation ``(1 − a) I + a W_rec``.
 
     For a leaky-integrator ESN the relevant quantity is not ``ρ(W_rec)`` but
@@ -106,7 +116,7 @@ def effective_spectral_radius(cell: EchoStateCell) -> Float[Array, ""]:
 @jax.jit
 def _leaky_radius(w: Array, a: Array) -> Array:
     m = (1 - a) * jnp.eye(w.shape[-1], dtype=w.dtype) + a * w
-    return jnp.max(jnp.abs(jnp.linalg.eigvals(m))).astype(w.dtype)
+    return _spectral_radius(m)
 
 
 # ---------------------------------------------------------------------------------------
@@ -114,10 +124,84 @@ def _leaky_radius(w: Array, a: Array) -> Array:
 # ---------------------------------------------------------------------------------------
 
 
+def _finite(name: str, value: Array) -> None:
+    """A concrete `value` must hold no NaN (reported as such, with a count) and no inf."""
+    check_no_nan(name, value)
+    check_finite(name, value)
+
+
+def _reservoir_state(cell: Cell) -> Array:
+    """``init_carry(cell)``, which must be one array: the reservoir state (N,)."""
+    h_ref = init_carry(cell)
+    if not isinstance(h_ref, jax.Array) or h_ref.ndim != 1:
+        raise TypeError(
+            f"`cell` must be a reservoir whose state is one array (hidden_size,), e.g. an "
+            f"EchoStateCell; {type(cell).__name__}.init_carry() gave {describe(h_ref)}."
+        )
+    return h_ref
+
+
+def _in_dtype(name: str, value: Array, dtype: Any) -> Array:
+    """`value` cast to the cell's `dtype` if that is exact (a lower precision), else raise."""
+    if value.dtype == dtype:
+        return value
+    if promote_types(value.dtype, dtype) != dtype:
+        raise TypeError(
+            f"`{name}` has dtype {value.dtype}, wider than the cell's {np.dtype(dtype).name}: "
+            f"use {name}.astype(jnp.{np.dtype(dtype).name}), or build the cell with "
+            f"dtype=jnp.{value.dtype}."
+        )
+    return value.astype(dtype)
+
+
+def _state_arg(name: str, value: Any, h_ref: Array) -> Array:
+    """A start state `value` for a reservoir with zero state `h_ref`: same shape and dtype."""
+    value = check_float_array(
+        name, value, shape=h_ref.shape, what=f"of shape {h_ref.shape} (the reservoir state)"
+    )
+    if value.dtype != h_ref.dtype:
+        raise TypeError(
+            f"`{name}` must have the cell's dtype {h_ref.dtype}, got {describe(value)}: use "
+            f"{name}.astype(jnp.{h_ref.dtype})."
+        )
+    _finite(name, value)
+    return value
+
+
+def _drive(cell: Cell, inputs: Any, h0: Any) -> tuple[Array, Array]:
+    """Check `inputs` (T, input_size) and the start state `h0` (None: zeros) for `cell`.
+
+    Returns both in the cell's dtype. Concrete values must be finite; the cell itself is
+    checked by :func:`rnngrad.unroll`'s checks (protocol, finite parameters).
+    """
+    h_ref = _reservoir_state(cell)
+    inputs = check_float_array(
+        "inputs",
+        inputs,
+        ndims=(2,),
+        what="of shape (T, input_size): one sequence (jax.vmap over a batch)",
+    )
+    if inputs.shape[0] == 0:
+        raise ValueError(
+            f"`inputs` has T = 0 time steps, got {describe(inputs)}; give at least one step."
+        )
+    input_size = getattr(cell, "input_size", None)
+    if isinstance(input_size, int) and inputs.shape[1] != input_size:
+        raise ValueError(
+            f"`inputs` must have shape (T, {input_size}) for this {type(cell).__name__} "
+            f"(input_size = {input_size}; a time axis, then the input), got {describe(inputs)}."
+        )
+    _finite("inputs", inputs)
+    inputs = _in_dtype("inputs", inputs, h_ref.dtype)
+    h0 = h_ref if h0 is None else _state_arg("h0", h0, h_ref)
+    check_cell_call(cell, inputs, h0)
+    return inputs, h0
+
+
 def states(
     cell: Cell,
-    inputs: Float[Array, "T input"],
-    h0: Float[Array, " hidden"] | None = None,
+    inputs: Checked[Float[Array, "T input"]],
+    h0: Checked[Float[Array, " hidden"] | None] = None,
     *,
     washout: Checked[int] = 0,
 ) -> Float[Array, "T_minus_washout hidden"]:
@@ -130,15 +214,18 @@ def states(
     **Arguments:**
 
     - `cell`: a reservoir (:class:`EchoStateCell`, or any cell with an array carry).
-    - `inputs`: (T, input_size).
-    - `h0`: the state before step 0, (hidden_size,); default zeros.
+    - `inputs`: (T, input_size), T >= 1; a lower float precision than the cell's is cast
+      up to it.
+    - `h0`: the state before step 0, (hidden_size,) in the cell's dtype; default zeros.
     - `washout`: number of initial states to drop, an int in [0, T).
 
     **Returns:** (T − washout, hidden_size).
 
-    **Raises:** ``ValueError`` for ``washout >= T`` or negative, `inputs` containing NaN
-    (when concrete), or shapes that do not fit the cell; ``TypeError`` for a non-int
-    `washout` or non-float `inputs`.
+    **Raises:** ``ValueError`` for ``washout >= T`` or negative, T = 0, NaN or inf in
+    `inputs` or `h0` (when concrete), or shapes that do not fit the cell (each message
+    names `inputs` or `h0`); ``TypeError`` for a non-int `washout`, non-float or complex
+    `inputs`, a Python list (use ``jnp.asarray``), `inputs` of a wider dtype than the
+    cell's, an `h0` of another dtype, or a cell whose carry is not one array.
 
     Reference: Jaeger, GMD Report 148 (2001).
 
@@ -148,12 +235,8 @@ def states(
     >>> states(cell, jnp.ones((100, 1)), washout=10).shape
     (90, 20)
     """
-    inputs = check_float_array("inputs", inputs, ndims=(2,), what="of shape (T, input_size)")
-    length = inputs.shape[0]
-    washout = check_washout(washout, length)
-    check_no_nan("inputs", inputs)
-    if h0 is None:
-        h0 = init_carry(cell)
+    inputs, h0 = _drive(cell, inputs, h0)
+    washout = check_washout(washout, inputs.shape[0])
     states = _states(cell, inputs, h0)
     return states[washout:] if washout else states
 
@@ -166,7 +249,7 @@ def ridge_readout(
     targets: Checked[Float[Array, "T ..."]],
     *,
     ridge: Any,
-    bias: bool = True,
+    bias: Checked[bool] = True,
 ) -> Float[Array, "*out N_or_N_plus_1"]:
     """Closed-form ridge-regression readout ``y_t ≈ W x_t + b``.
 
@@ -186,6 +269,17 @@ def ridge_readout(
     reduced-precision matmuls. `ridge` may be traced (a ``vmap`` over a ridge grid
     shares the Gram matrix and batches only the solve).
 
+    ``ridge = 0`` is ordinary least squares, which has many solutions when the states
+    are collinear (rank-deficient): the readout is then the **minimum-norm** one, the
+    pseudo-inverse solution ``W = Ỹᵀ (X̃⁺)ᵀ``, from the SVD of the centred states
+    (singular values below ``max(T, N) · eps · σ_max`` are cut), never the NaN of a
+    singular solve. The same solution replaces a solve that is not finite for a tiny
+    positive ridge (a Gram matrix singular at working precision), its ``ridge → 0``
+    limit. The SVD runs only when needed; under ``jax.vmap`` over the ridge both
+    branches are evaluated (one SVD per call, ~10 s at T = 2000, N = 1000 on two
+    CPU cores): for a ridge grid prefer :func:`select_ridge`, which solves the grid in
+    one program and runs the SVD only if a ridge needs it.
+
     **Arguments:**
 
     - `states`: (T, N) reservoir states (from :func:`states`).
@@ -197,8 +291,11 @@ def ridge_readout(
     (out, N) without bias); (N + 1,) or (N,) for 1-D `targets`. Apply it with
     :func:`readout_apply`.
 
-    **Raises:** ``ValueError`` for ``ridge < 0`` or non-finite, mismatched lengths,
-    NaN in `states` or `targets` (when concrete); ``TypeError`` for non-float arrays.
+    **Raises:** ``ValueError`` for ``ridge < 0``, non-finite or overflowing the dtype,
+    T = 0 or N = 0, mismatched lengths, NaN or inf in `states` or `targets` (when
+    concrete), or a readout that is not finite although they are (an overflow: rescale
+    the data); ``TypeError`` for non-float or complex arrays, a Python list (use
+    ``jnp.asarray``) or a non-bool `bias`.
 
     Reference: Jaeger, GMD Report 148 (2001); Lukoševičius (2012), Sec. 4.1.
 
@@ -212,13 +309,20 @@ def ridge_readout(
     """
     check_real_scalar("ridge", ridge, nonnegative=True)
     states, targets = _ridge_inputs(states, targets, bias)
-    return _ridge(states, targets, jnp.asarray(ridge, states.dtype), bias)
+    check_representable("ridge", ridge, states.dtype)
+    readout = _ridge(states, targets, jnp.asarray(ridge, states.dtype)[None], bias)[0]
+    _check_fit(readout, "ridge_readout")
+    return readout
 
 
 def _ridge_inputs(states: Any, targets: Any, bias: Any) -> tuple[Array, Array]:
     """The checks of :func:`ridge_readout`'s data; both arrays in their common dtype."""
     states = check_float_array("states", states, ndims=(2,), what="of shape (T, N)")
     targets = check_float_array("targets", targets, ndims=(1, 2), what="of shape (T,) or (T, out)")
+    if 0 in states.shape:
+        raise ValueError(
+            f"`states` must have T >= 1 steps and N >= 1 units, got {describe(states)}."
+        )
     if targets.shape[0] != states.shape[0]:
         raise ValueError(
             f"`targets` must have the same length T as `states` ({states.shape[0]}), "
@@ -226,14 +330,25 @@ def _ridge_inputs(states: Any, targets: Any, bias: Any) -> tuple[Array, Array]:
         )
     if not isinstance(bias, bool):
         raise TypeError(f"`bias` must be a bool, got {describe(bias)}.")
-    check_no_nan("states", states)
-    check_no_nan("targets", targets)
-    dtype = jnp.promote_types(states.dtype, targets.dtype)
+    _finite("states", states)
+    _finite("targets", targets)
+    dtype = promote_types(states.dtype, targets.dtype)
     return states.astype(dtype), targets.astype(dtype)
 
 
+def _check_fit(readout: Array, where: str) -> None:
+    """A concrete readout fitted from finite data must be finite (else: an overflow)."""
+    if is_concrete(readout) and not bool(jnp.all(jnp.isfinite(readout))):
+        raise ValueError(
+            f"{where}: the readout is not finite although `states` and `targets` are: the "
+            "Gram matrix or the weights overflow this dtype; rescale `states` and "
+            "`targets` (or use float64)."
+        )
+
+
 @functools.partial(jax.jit, static_argnames="bias")
-def _ridge(x: Array, targets: Array, ridge: Array, bias: bool) -> Array:
+def _ridge(x: Array, targets: Array, ridges: Array, bias: bool) -> Array:
+    """The readouts for every ridge in `ridges` (R,): (R, out, N [+ 1]), or (R, N [+ 1])."""
     dtype = x.dtype
     y = targets[:, None] if targets.ndim == 1 else targets
     if bias:
@@ -244,16 +359,33 @@ def _ridge(x: Array, targets: Array, ridge: Array, bias: bool) -> Array:
     n = x.shape[1]
     gram = jnp.matmul(x.T, x, precision=_HIGHEST)
     rhs = jnp.matmul(x.T, y, precision=_HIGHEST)
-    lhs = gram + ridge * jnp.eye(n, dtype=dtype)
-    w = jnp.linalg.solve(lhs, rhs).T  # (out, N); LU, see the docstring for why not Cholesky
+    eye = jnp.eye(n, dtype=dtype)
+    # (R, out, N); LU, see the docstring for why not Cholesky
+    ws = jax.vmap(lambda r: jnp.linalg.solve(gram + r * eye, rhs).T)(ridges)
+    exact = (ridges == 0) | ~jnp.all(jnp.isfinite(ws), axis=(1, 2))
+    ws = jax.lax.cond(
+        jnp.any(exact),
+        lambda: jnp.where(exact[:, None, None], _min_norm(x, y)[None], ws),
+        lambda: ws,
+    )
     if bias:
-        b = y_mean - jnp.matmul(w, x_mean, precision=_HIGHEST)
-        w = jnp.concatenate([w, b[:, None]], axis=1)
-    return w[0] if targets.ndim == 1 else w
+        b = y_mean - jnp.einsum("ron,n->ro", ws, x_mean, precision=_HIGHEST)
+        ws = jnp.concatenate([ws, b[..., None]], axis=-1)
+    return ws[:, 0] if targets.ndim == 1 else ws
+
+
+def _min_norm(x: Array, y: Array) -> Array:
+    """The minimum-norm least-squares ``W`` (out, N) of ``x Wᵀ ≈ y``: ``Wᵀ = x⁺ y`` by SVD."""
+    u, s, vt = jnp.linalg.svd(x, full_matrices=False)
+    keep = s > max(x.shape) * jnp.finfo(x.dtype).eps * s[0]
+    s_inv = jnp.where(keep, 1 / jnp.where(keep, s, 1), 0)
+    coef = s_inv[:, None] * jnp.matmul(u.T, y, precision=_HIGHEST)
+    return jnp.matmul(vt.T, coef, precision=_HIGHEST).T
 
 
 def readout_apply(
-    readout: Float[Array, "*out N_or_N_plus_1"], states: Float[Array, "*batch N"]
+    readout: Checked[Float[Array, "*out N_or_N_plus_1"]],
+    states: Checked[Float[Array, "*batch N"]],
 ) -> Float[Array, "*batch *out"]:
     """Apply a readout from :func:`ridge_readout`: ``y = W x + b``.
 
@@ -263,31 +395,39 @@ def readout_apply(
 
     **Returns:** (..., out), or (...) for a 1-D readout.
 
-    **Raises:** ``ValueError`` if the readout's last dimension is neither N nor N + 1.
+    **Raises:** ``ValueError`` if the readout's last dimension is neither N nor N + 1, or
+    for NaN or inf in `readout` or `states` (when concrete); ``TypeError`` for non-float
+    arrays or a Python list (use ``jnp.asarray``).
 
     >>> import jax.numpy as jnp
     >>> from rnngrad.esn import readout_apply
     >>> readout_apply(jnp.array([[1.0, 2.0, 0.5]]), jnp.ones((7, 2))).shape
     (7, 1)
     """
-    readout = check_float_array("readout", readout, ndims=(1, 2), what="of shape (out, N [+ 1])")
     states = check_float_array(
         "states", states, ndims=tuple(range(1, 32)), what="of shape (..., N)"
     )
-    n = states.shape[-1]
-    extra = readout.shape[-1] - n
-    if extra not in (0, 1):
+    readout = _readout_arg(readout, states.shape[-1], "`states` of size")
+    _finite("states", states)
+    return _apply(readout, states)
+
+
+def _readout_arg(readout: Any, n: int, of: str) -> Array:
+    """A finite readout (out, N [+ 1]) or (N [+ 1],) for `n` units (`of` says whose)."""
+    readout = check_float_array("readout", readout, ndims=(1, 2), what="of shape (out, N [+ 1])")
+    if readout.shape[-1] - n not in (0, 1):
         raise ValueError(
             f"`readout` must have last dimension N = {n} (no bias) or N + 1 = {n + 1} "
-            f"(bias last) for states of size {n}, got {describe(readout)}."
+            f"(bias last) for {of} N = {n}, got {describe(readout)}."
         )
-    return _apply(readout, states)
+    _finite("readout", readout)
+    return readout
 
 
 @jax.jit
 def _apply(readout: Array, states: Array) -> Array:
     n = states.shape[-1]
-    dtype = jnp.promote_types(readout.dtype, states.dtype)
+    dtype = promote_types(readout.dtype, states.dtype)
     w = readout[..., :n].astype(dtype)
     out = jnp.matmul(states.astype(dtype), w.T, precision=_HIGHEST)
     if readout.shape[-1] > n:
@@ -297,9 +437,9 @@ def _apply(readout: Array, states: Array) -> Array:
 
 def predict(
     cell: Cell,
-    readout: Float[Array, "*out N_or_N_plus_1"],
-    inputs: Float[Array, "T input"],
-    h0: Float[Array, " hidden"] | None = None,
+    readout: Checked[Float[Array, "*out N_or_N_plus_1"]],
+    inputs: Checked[Float[Array, "T input"]],
+    h0: Checked[Float[Array, " hidden"] | None] = None,
     *,
     washout: Checked[int] = 0,
 ) -> Float[Array, "T_minus_washout ..."]:
@@ -312,7 +452,8 @@ def predict(
 
     **Returns:** (T − washout, out), or (T − washout,) for a 1-D readout.
 
-    **Raises:** as :func:`states` and :func:`readout_apply`.
+    **Raises:** as :func:`states` and :func:`readout_apply` (a `readout` that does not fit
+    the cell's hidden size is reported before the states are computed).
 
     >>> import jax, jax.numpy as jnp
     >>> from rnngrad.esn import EchoStateCell, predict
@@ -320,14 +461,15 @@ def predict(
     >>> predict(cell, jnp.zeros((1, 21)), jnp.ones((20, 1)), washout=5).shape
     (15, 1)
     """
+    _readout_arg(readout, _reservoir_state(cell).shape[0], "the cell's hidden size")
     return readout_apply(readout, states(cell, inputs, h0, washout=washout))
 
 
 def generate(
     cell: Cell,
-    readout: Float[Array, "*out N_or_N_plus_1"],
-    h: Float[Array, " hidden"],
-    x0: Float[Array, " input"],
+    readout: Checked[Float[Array, "*out N_or_N_plus_1"]],
+    h: Checked[Float[Array, " hidden"]],
+    x0: Checked[Float[Array, " input"]],
     steps: Checked[int],
 ) -> Float[Array, "steps input"]:
     """Closed-loop (generative, free-running) prediction: the output is the next input.
@@ -347,8 +489,15 @@ def generate(
 
     **Returns:** the outputs ``ys``, (steps, input_size).
 
+    A free run can diverge: called eagerly, outputs that are not finite (from finite
+    arguments) raise a :class:`rnngrad.NumericalWarning`; inside ``jit``/``vmap`` they
+    are returned as they are.
+
     **Raises:** ``ValueError`` if the readout's output size differs from the input size,
-    for bad shapes or a non-positive `steps`.
+    for shapes that do not fit the cell (each message names `h`, `x0` or `readout`),
+    NaN or inf in `readout`, `h` or `x0` (when concrete), or a non-positive `steps`;
+    ``TypeError`` for non-float arrays, a Python list (use ``jnp.asarray``), an `h` of
+    another dtype than the cell's or an `x0` of a wider one.
 
     Reference: Jaeger & Haas, "Harnessing nonlinearity", Science 304 (2004).
 
@@ -359,20 +508,36 @@ def generate(
     (5, 1)
     """
     steps = check_positive_int("steps", steps)
+    h_ref = _reservoir_state(cell)
+    h = _state_arg("h", h, h_ref)
     x0 = check_float_array("x0", x0, ndims=(1,), what="of shape (input_size,)")
-    h = check_float_array("h", h, ndims=(1,), what="of shape (hidden_size,)")
-    readout = check_float_array("readout", readout, ndims=(1, 2), what="of shape (out, N [+ 1])")
-    out_size = 1 if readout.ndim == 1 else readout.shape[0]
-    if out_size != x0.shape[0]:
+    size = getattr(cell, "input_size", x0.shape[0])
+    if x0.shape != (size,):
         raise ValueError(
-            f"`readout` must have {x0.shape[0]} output(s) to be fed back as the input "
+            f"`x0` must have shape (input_size,) = ({size},) for this {type(cell).__name__}, "
+            f"got {describe(x0)}."
+        )
+    _finite("x0", x0)
+    x0 = _in_dtype("x0", x0, h_ref.dtype)
+    readout = _readout_arg(readout, h_ref.shape[0], "`h` of size")
+    out_size = 1 if readout.ndim == 1 else readout.shape[0]
+    if out_size != size:
+        raise ValueError(
+            f"`readout` must have {size} output(s) to be fed back as the input "
             f"`x0` of shape {x0.shape}, got {describe(readout)}."
         )
-    y_shape = jax.eval_shape(readout_apply, readout, h).shape
-    if y_shape not in ((), (out_size,)):
-        raise ValueError(f"`readout` maps `h` to shape {y_shape}, expected ({out_size},).")
-
-    return _generate(cell, readout, h, x0, steps)
+    check_cell_call(cell, x0[None], h)
+    ys = _generate(cell, readout, h, x0, steps)
+    if is_concrete(ys) and not bool(jnp.all(jnp.isfinite(ys))):
+        first = int(np.argmax(~np.isfinite(np.asarray(ys)).all(axis=-1)))
+        warnings.warn(
+            f"generate: the free run diverged: the outputs are not finite from step {first} "
+            "on (a readout that amplifies its own feedback); check the ridge or the "
+            "reservoir's spectral radius.",
+            NumericalWarning,
+            stacklevel=2,
+        )
+    return ys
 
 
 @eqx.filter_jit
@@ -393,14 +558,19 @@ def nrmse(
     """Normalised root-mean-square error ``RMSE(prediction, target) / std(target)``.
 
     Means and the (population, ddof = 0) standard deviation run over all elements. A
-    NaN in `prediction` (e.g. a diverged free run) gives NaN; a NaN in a concrete
-    `target` is an error.
+    NaN or inf in `prediction` (e.g. a diverged free run) gives NaN or inf: called
+    eagerly, with a :class:`rnngrad.NumericalWarning`. The NRMSE of a constant `target`
+    (std 0) is undefined: an error when concrete; inside ``jit``/``vmap`` it is inf (or
+    NaN for a perfect prediction), as is the NRMSE of a traced non-finite `target`.
 
-    **Arguments:** `prediction`, `target`: float arrays of the same shape.
+    **Arguments:** `prediction`, `target`: non-empty float arrays of the same shape (in
+    their common dtype).
 
     **Returns:** a scalar.
 
-    **Raises:** ``ValueError`` for different shapes or a NaN in `target` (when concrete).
+    **Raises:** ``ValueError`` for different shapes, empty arrays, or (when concrete) a
+    NaN/inf or constant `target`; ``TypeError`` for non-float arrays or a Python list
+    (use ``jnp.asarray``).
 
     Reference: Jaeger & Haas (2004) use the NRMSE of Mackey-Glass predictions.
 
@@ -409,22 +579,37 @@ def nrmse(
     >>> float(nrmse(jnp.array([0.0, 2.0]), jnp.array([1.0, 3.0])))
     1.0
     """
-    prediction = check_float_array(
-        "prediction", prediction, ndims=tuple(range(32)), what="an array"
-    )
-    target = check_float_array("target", target, ndims=tuple(range(32)), what="an array")
+    any_shape = dict(ndims=tuple(range(32)), what="of any shape")
+    prediction = check_float_array("prediction", prediction, **any_shape)
+    target = check_float_array("target", target, **any_shape)
     if prediction.shape != target.shape:
         raise ValueError(
             f"`prediction` must have the shape of `target` {target.shape}, "
             f"got {describe(prediction)}."
         )
-    check_no_nan("target", target)
-    return _nrmse(prediction, target)
+    if target.size == 0:
+        raise ValueError(f"`target` must not be empty, got {describe(target)}.")
+    _finite("target", target)
+    if is_concrete(target) and float(jnp.std(target)) == 0.0:
+        raise ValueError(
+            f"`target` is constant (std 0), so NRMSE = RMSE / std(`target`) is undefined, "
+            f"got {describe(target)} with every value {float(target.reshape(-1)[0])}; "
+            "compare with the RMSE instead, or use a target that varies."
+        )
+    error = _nrmse(prediction, target)
+    if is_concrete(error) and not np.isfinite(float(error)):
+        warnings.warn(
+            "nrmse: `prediction` holds NaN or inf (e.g. a diverged free run): the NRMSE is "
+            f"{float(error)}.",
+            NumericalWarning,
+            stacklevel=2,
+        )
+    return error
 
 
 @jax.jit
 def _nrmse(prediction: Array, target: Array) -> Array:
-    dtype = jnp.promote_types(prediction.dtype, target.dtype)
+    dtype = promote_types(prediction.dtype, target.dtype)
     p, t = prediction.astype(dtype), target.astype(dtype)
     return jnp.sqrt(jnp.mean((p - t) ** 2)) / jnp.std(t)
 
@@ -449,7 +634,7 @@ class EchoStateCheck(NamedTuple):
 
 def echo_state_property(
     cell: Cell,
-    inputs: Float[Array, "T input"],
+    inputs: Checked[Float[Array, "T input"]],
     *,
     key: Checked[PRNGKeyArray],
     num_pairs: Checked[int] = 4,
@@ -476,8 +661,9 @@ def echo_state_property(
     **Returns:** an :class:`EchoStateCheck` ``(distances (T,), final_distance (),
     satisfied ())``.
 
-    **Raises:** as :func:`states`; ``ValueError`` for non-positive `init_scale` or
-    negative `tol`.
+    **Raises:** as :func:`states` for `inputs`; ``ValueError`` for non-positive
+    `init_scale` (or one that overflows the cell's dtype) or negative `tol`;
+    ``TypeError``/``ValueError`` for a `key` that is not one ``jax.random`` key.
 
     Reference: Jaeger, GMD Report 148 (2001); Yildiz, Jaeger & Kiebel, "Re-visiting the
     echo state property", Neural Networks 35 (2012).
@@ -489,14 +675,13 @@ def echo_state_property(
     >>> bool(echo_state_property(cell, u, key=jax.random.key(2)).satisfied)
     True
     """
+    check_key("key", key)
     num_pairs = check_positive_int("num_pairs", num_pairs)
     check_real_scalar("init_scale", init_scale, positive=True)
     check_real_scalar("tol", tol, nonnegative=True)
-    inputs = check_float_array("inputs", inputs, ndims=(2,), what="of shape (T, input_size)")
-    check_no_nan("inputs", inputs)
-    h_ref = init_carry(cell)
-    check_cell_call(cell, inputs, h_ref)
+    inputs, h_ref = _drive(cell, inputs, None)
     dtype = h_ref.dtype
+    check_representable("init_scale", init_scale, dtype)
     return _esp(
         cell, inputs, key, jnp.asarray(init_scale, dtype), jnp.asarray(tol, dtype), num_pairs
     )
@@ -531,7 +716,7 @@ def memory_curve(
     test_length: Checked[int] = 1000,
     washout: Checked[int | None] = None,
     ridge: Any = 1e-8,
-    input_range: tuple[float, float] = (-0.5, 0.5),
+    input_range: Checked[tuple[float, float]] = (-0.5, 0.5),
 ) -> Float[Array, " k_max"]:
     """The forgetting curve ``MC_k = r²(u_{t−k}, y_k(t))`` for k = 1..k_max (Jaeger 2002).
 
@@ -547,15 +732,19 @@ def memory_curve(
     - `cell`: a reservoir with ``input_size == 1``.
     - `key`: a ``jax.random`` key for the input (keyword only).
     - `k_max`: largest delay (default ``2 · hidden_size``).
-    - `train_length`, `test_length`: steps used to fit and to score the readouts.
+    - `train_length`, `test_length`: steps used to fit and to score the readouts;
+      ``test_length >= 3`` (the squared correlation of two points is always 1).
     - `washout`: initial steps dropped, >= k_max (default ``max(k_max, 100)``).
     - `ridge`: ridge coefficient of the readouts (>= 0).
     - `input_range`: ``(low, high)`` of the uniform input.
 
-    **Returns:** (k_max,) the ``MC_k``, each in [0, 1].
+    **Returns:** (k_max,) the ``MC_k``, each in [0, 1]; 0 for a delay whose readout
+    output is constant on the test steps (it explains nothing of the input).
 
     **Raises:** ``ValueError`` for a cell whose input size is not 1, ``washout < k_max``,
-    a non-positive length, ``ridge < 0``, or ``low >= high``.
+    ``train_length < 2``, ``test_length < 3``, ``ridge < 0``, or ``low >= high``;
+    ``TypeError``/``ValueError`` for a `key` that is not one ``jax.random`` key or an
+    `input_range` that is not a pair of finite reals.
 
     Reference: H. Jaeger, "Short term memory in echo state networks", GMD Report 152
     (2002).
@@ -567,7 +756,8 @@ def memory_curve(
     ...              test_length=500).shape
     (40,)
     """
-    h_ref = init_carry(cell)
+    check_key("key", key)
+    h_ref = _reservoir_state(cell)
     hidden = h_ref.shape[0]
     if getattr(cell, "input_size", 1) != 1:
         raise ValueError(
@@ -575,8 +765,19 @@ def memory_curve(
             f"got {cell.input_size}."
         )
     k_max = 2 * hidden if k_max is None else check_positive_int("k_max", k_max)
-    train_length = check_positive_int("train_length", train_length)
-    test_length = check_positive_int("test_length", test_length)
+    train_length = check_int(
+        "train_length",
+        train_length,
+        minimum=2,
+        why="fitted to one step, the readout is its bias alone: a constant",
+    )
+    test_length = check_int(
+        "test_length",
+        test_length,
+        minimum=3,
+        why="the squared correlation r² of the readout with the delayed input needs a "
+        "variance, and r² of two points is always 1",
+    )
     if washout is None:
         washout = max(k_max, 100)
     washout = check_int("washout", washout, minimum=None)
@@ -586,9 +787,7 @@ def memory_curve(
             f"got {washout}."
         )
     check_real_scalar("ridge", ridge, nonnegative=True)
-    low, high = (check_real_scalar(f"input_range[{i}]", v) for i, v in enumerate(input_range))
-    if not float(low) < float(high):
-        raise ValueError(f"`input_range` must be (low, high) with low < high, got {input_range}.")
+    low, high = check_range("input_range", input_range)
 
     check_cell_call(cell, jnp.zeros((1, 1), h_ref.dtype), h_ref)
     dtype = h_ref.dtype
@@ -625,13 +824,15 @@ def _memory_curve(
     t = jnp.arange(washout, total)[:, None]
     delays = jnp.arange(1, k_max + 1)[None, :]
     delayed = u[t - delays, 0]  # (train + test, k_max): entry [t, k-1] = u_{t-k}
-    w = _ridge(states[:train_length], delayed[:train_length], ridge, True)
+    w = _ridge(states[:train_length], delayed[:train_length], ridge[None], True)[0]
     pred = _apply(w, states[train_length:])
     target = delayed[train_length:]
     pc = pred - jnp.mean(pred, axis=0)
     tc = target - jnp.mean(target, axis=0)
     cov = jnp.sum(pc * tc, axis=0)
-    return cov**2 / (jnp.sum(pc**2, axis=0) * jnp.sum(tc**2, axis=0))
+    var = jnp.sum(pc**2, axis=0) * jnp.sum(tc**2, axis=0)
+    # A constant output (var 0) explains nothing: r² = 0, not 0/0.
+    return jnp.where(var > 0, cov**2 / jnp.where(var > 0, var, 1), 0)
 
 
 def memory_capacity(
@@ -643,7 +844,7 @@ def memory_capacity(
     test_length: Checked[int] = 1000,
     washout: Checked[int | None] = None,
     ridge: Any = 1e-8,
-    input_range: tuple[float, float] = (-0.5, 0.5),
+    input_range: Checked[tuple[float, float]] = (-0.5, 0.5),
 ) -> Float[Array, ""]:
     """Short-term memory capacity ``MC = Σ_{k=1..k_max} r²(u_{t−k}, y_k)`` (Jaeger 2002).
 
@@ -694,6 +895,8 @@ class RidgeSelection(NamedTuple):
     - `index`: its position in `ridges`.
     - `scores`: (R,) the validation score of every ridge (lower is better; NaN for a
       readout that gave a non-finite score).
+    - `finite` (property): whether `readout` is finite, as the flags of rnngrad's other
+      results (``rg.flags_of``).
     """
 
     readout: Array
@@ -701,19 +904,25 @@ class RidgeSelection(NamedTuple):
     index: int
     scores: np.ndarray
 
+    @property
+    def finite(self) -> Bool[Array, ""]:
+        """Whether the chosen readout is finite (always, for a selection that returned)."""
+        return jnp.all(jnp.isfinite(self.readout))
+
 
 def select_ridge(
-    states: Float[Array, "T N"],
-    targets: Float[Array, "T ..."],
+    states: Checked[Float[Array, "T N"]],
+    targets: Checked[Float[Array, "T ..."]],
     *,
     ridges: Any,
-    validation: tuple[Any, Any] | None = None,
-    score: Callable[[Array], Any] | None = None,
-    bias: bool = True,
+    validation: Checked[tuple[Any, Any] | None] = None,
+    score: Checked[Callable[[Array], Any] | None] = None,
+    bias: Checked[bool] = True,
 ) -> RidgeSelection:
     """Fit a ridge readout for every ridge in `ridges`; keep the best on a validation split.
 
-    All R readouts are fitted in one ``vmap`` over the ridge (the Gram matrix is shared).
+    All R readouts are fitted in one program (the Gram matrix is shared; a ridge of 0
+    gives the minimum-norm readout, see :func:`ridge_readout`). Runs eagerly.
     The score of a readout is its NRMSE on ``validation = (val_states, val_targets)``,
     or ``score(readout)`` for any other criterion (e.g. a free-run error); the lowest
     finite score wins, ties to the smaller ridge.
@@ -722,16 +931,21 @@ def select_ridge(
 
     - `states`, `targets`: the training split, as :func:`ridge_readout`.
     - `ridges`: (R,) candidate ridges, each >= 0.
-    - `validation`: ``(val_states, val_targets)``; or
+    - `validation`: ``(val_states, val_targets)``, shaped as `states` and `targets`
+      (same N and output size, any length); or
     - `score`: a function readout → scalar (lower is better), vmapped over the ridges.
       Give exactly one of `validation` and `score`.
     - `bias`: as :func:`ridge_readout`.
 
     **Returns:** a :class:`RidgeSelection`.
 
-    **Raises:** ``ValueError`` for an empty or negative `ridges`, for both or neither
-    of `validation` and `score`, or when no ridge gives a finite score; otherwise as
-    :func:`ridge_readout` and :func:`readout_apply`.
+    **Raises:** ``ValueError`` for an empty, non-1-D, negative or non-finite `ridges`,
+    for both or neither of `validation` and `score`, a `validation` split whose shapes
+    do not fit `states`/`targets` or that holds NaN/inf, a `score` that does not return
+    a scalar, or when no ridge gives a finite score; ``TypeError`` for `ridges` that
+    are not real numbers (strings, bools, complex, traced values), a `validation` that
+    is not a pair, or a `score` that is not callable; otherwise as
+    :func:`ridge_readout`.
 
     Reference: Lukoševičius, "A practical guide to applying echo state networks" (2012),
     Sec. 4.1 (the ridge is chosen on validation data).
@@ -744,35 +958,22 @@ def select_ridge(
     >>> pick.ridge, pick.index
     (1e-08, 1)
     """
-    ridge_grid = np.asarray(ridges, dtype=np.float64)
-    if ridge_grid.ndim != 1 or ridge_grid.size == 0:
-        raise ValueError(f"`ridges` must be a non-empty 1-D sequence, got {describe(ridges)}.")
-    if not np.all(np.isfinite(ridge_grid)) or np.any(ridge_grid < 0):
-        raise ValueError(f"`ridges` must all be finite and >= 0, got {ridge_grid.tolist()}.")
+    ridge_grid = _ridge_grid(ridges)
     if (validation is None) == (score is None):
         raise ValueError(
             "give exactly one of `validation=(val_states, val_targets)` and `score=`, got "
             f"validation={describe(validation)}, score={describe(score)}."
         )
-    if validation is not None:
-        if not (isinstance(validation, tuple) and len(validation) == 2):
-            raise TypeError(
-                "`validation` must be a pair (val_states, val_targets), got "
-                f"{describe(validation)}."
-            )
-        val_states, val_targets = validation
-        val_states = check_float_array("val_states", val_states, ndims=(2,), what="of shape (T, N)")
-        val_targets = check_float_array(
-            "val_targets", val_targets, ndims=(1, 2), what="(T,) or (T, out)"
-        )
-
-        def score(readout: Array) -> Array:
-            return _nrmse(readout_apply(readout, val_states), val_targets)
-
     states, targets = _ridge_inputs(states, targets, bias)
+    if validation is not None:
+        score = _validation_score(validation, states, targets)
+    check_callable("score", score, expected="readout -> scalar (lower is better)")
     grid = jnp.asarray(ridge_grid, states.dtype)
-    readouts = jax.vmap(lambda r: _ridge(states, targets, r, bias))(grid)
-    scores = np.asarray(jax.vmap(score)(readouts), dtype=np.float64).reshape(len(ridge_grid))
+    readouts = _ridge(states, targets, grid, bias)
+    score_shape = jax.eval_shape(score, readouts[0]).shape
+    if score_shape != ():
+        raise ValueError(f"`score` must return a scalar for one readout, got shape {score_shape}.")
+    scores = np.asarray(jax.vmap(score)(readouts), dtype=np.float64)
     scores = np.where(np.isfinite(scores), scores, np.nan)
     if np.all(np.isnan(scores)):
         raise ValueError(
@@ -781,3 +982,55 @@ def select_ridge(
         )
     index = int(np.nanargmin(scores))
     return RidgeSelection(readouts[index], float(ridge_grid[index]), index, scores)
+
+
+def _ridge_grid(ridges: Any) -> np.ndarray:
+    """`ridges` as a non-empty 1-D float64 grid of finite values >= 0."""
+    if isinstance(ridges, jax.core.Tracer):
+        raise TypeError(
+            "`ridges` must be concrete: select_ridge runs eagerly (it returns Python "
+            "numbers); inside jit, jax.vmap ridge_readout over the ridges instead."
+        )
+    grid = np.asarray(ridges) if ridges is not None else np.asarray([])
+    if grid.dtype.kind not in "iuf":
+        raise TypeError(
+            f"`ridges` must be a sequence of real numbers, got {describe(ridges)} "
+            f"(dtype {grid.dtype})."
+        )
+    if grid.ndim != 1 or grid.size == 0:
+        raise ValueError(f"`ridges` must be a non-empty 1-D sequence, got {describe(ridges)}.")
+    grid = grid.astype(np.float64)
+    if not np.all(np.isfinite(grid)) or np.any(grid < 0):
+        raise ValueError(f"`ridges` must all be finite and >= 0, got {grid.tolist()}.")
+    return grid
+
+
+def _validation_score(validation: Any, states: Array, targets: Array) -> Callable:
+    """The NRMSE on a checked `validation` split, as a score function of the readout."""
+    if not (isinstance(validation, tuple) and len(validation) == 2):
+        raise TypeError(
+            f"`validation` must be a pair (val_states, val_targets), got {describe(validation)}."
+        )
+    n, rest = states.shape[1], targets.shape[1:]
+    val_states = check_float_array(
+        "validation[0]", validation[0], ndims=(2,), what=f"of shape (T_val, {n}) (val_states)"
+    )
+    length = val_states.shape[0]
+    val_targets = check_float_array(
+        "validation[1]",
+        validation[1],
+        shape=(length, *rest),
+        what=f"of shape {(length, *rest)} (val_targets, shaped as `targets`)",
+    )
+    if length == 0 or val_states.shape[1] != n:
+        raise ValueError(
+            f"`validation[0]` (val_states) must have shape (T_val, {n}) with T_val >= 1, "
+            f"as `states`, got {describe(val_states)}."
+        )
+    _finite("validation[0]", val_states)
+    _finite("validation[1]", val_targets)
+
+    def score(readout: Array) -> Array:
+        return _nrmse(_apply(readout, val_states), val_targets)
+
+    return score

@@ -11,11 +11,21 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._checks import Checked, check_positive_int, check_real_scalar, describe
+from ._checks import (
+    Checked,
+    check_choice,
+    check_float_dtype,
+    check_positive_int,
+    check_real_scalar,
+    check_representable,
+    describe,
+    is_concrete,
+)
 
 __all__ = ["mackey_glass"]
 
 _MIDPOINTS = ("linear", "hold")
+_MAX_STEPS = 2**31 - 1  # the RK step counter and the delay buffer are indexed in int32
 
 
 def mackey_glass(
@@ -62,8 +72,13 @@ def mackey_glass(
     **Returns:** (n_samples,).
 
     **Raises:** ``ValueError`` for ``tau <= 0``, ``dt <= 0``, `tau` not a multiple of `dt`,
-    non-finite constants, a non-positive `n_samples`/`subsample`, or an unknown
-    `midpoint`; ``TypeError`` for a traced `tau` or `dt`.
+    non-finite constants or constants that overflow `dtype`, a non-positive
+    `n_samples`/`subsample`, more than 2**31 - 1 RK steps or delay-buffer entries, an
+    unknown `midpoint`, or (when the constants are concrete) a series that is not finite
+    (e.g. a negative `x0` with a non-integer `n`, whose power is NaN, or a step `dt` too
+    large for `b`); ``TypeError`` for a traced `tau` or `dt`, a non-string `midpoint` or
+    a non-floating `dtype`. With traced constants (inside ``jit``/``vmap``) the series is
+    not inspected: such a series holds NaN or inf.
 
     Reference: M. C. Mackey & L. Glass, "Oscillation and chaos in physiological control
     systems", Science 197 (1977); H. Jaeger & H. Haas, Science 304 (2004).
@@ -84,8 +99,7 @@ def mackey_glass(
         check_real_scalar(name, value, positive=True)
     for name, value in (("a", a), ("b", b), ("n", n), ("x0", x0)):
         check_real_scalar(name, value)
-    if midpoint not in _MIDPOINTS:
-        raise ValueError(f"`midpoint` must be one of {_MIDPOINTS}, got {midpoint!r}.")
+    check_choice("midpoint", midpoint, _MIDPOINTS)
     ratio = float(tau) / float(dt)
     delay = round(ratio)
     if delay < 1 or not math.isclose(ratio, delay, rel_tol=1e-9, abs_tol=1e-9):
@@ -93,15 +107,41 @@ def mackey_glass(
             f"`tau` must be a positive multiple of `dt` (delayed values are read from the RK "
             f"grid), got tau={tau}, dt={dt} (tau/dt = {ratio})."
         )
-    dtype = jnp.asarray(0.0).dtype if dtype is None else jnp.dtype(dtype)
+    if delay + 1 > _MAX_STEPS or n_samples * subsample > _MAX_STEPS:
+        raise ValueError(
+            f"the integration needs {n_samples * subsample} RK steps and a delay buffer of "
+            f"tau/dt + 1 = {delay + 1} values; both must be <= {_MAX_STEPS}: lower "
+            "`n_samples`, `subsample` or `tau`, or raise `dt`."
+        )
+    dtype = check_float_dtype("dtype", dtype)
+    constants = {"a": a, "b": b, "n": n, "x0": x0, "dt": dt}
+    for name, value in constants.items():
+        check_representable(name, value, dtype)
     integer_n = isinstance(n, (int, np.integer)) and not isinstance(n, bool)
-    return _integrate(
+    series = _integrate(
         *(jnp.asarray(v, dtype) for v in (a, b, n, x0, dt)),
         n_samples=n_samples,
         delay=delay,
         subsample=subsample,
         midpoint=midpoint,
         int_exponent=int(n) if integer_n else None,
+    )
+    if all(is_concrete(v) for v in constants.values()):
+        _check_series(series, constants)
+    return series
+
+
+def _check_series(series: Array, constants: dict[str, Any]) -> None:
+    """Raise if a series integrated from concrete constants is not finite."""
+    bad = np.flatnonzero(~np.isfinite(np.asarray(series)))
+    if bad.size == 0:
+        return
+    given = ", ".join(f"{name}={float(np.asarray(v)):g}" for name, v in constants.items())
+    raise ValueError(
+        f"mackey_glass: the series is not finite from sample {int(bad[0])} on ({given}). "
+        "A negative delayed value has no real power x^n for a non-integer `n` (use "
+        "x0 >= 0 or an integer `n`), and a large `b` or `a` makes RK4 with this `dt` "
+        "unstable (use a smaller `dt`)."
     )
 
 

@@ -22,6 +22,7 @@ through ``jax.jit``/``jax.vmap`` or closed over freely) with one uniform API:
 from __future__ import annotations
 
 import abc
+import inspect
 import math
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -34,12 +35,17 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from ._checks import (
     Checked,
+    check_choice,
+    check_finite,
     check_float_array,
     check_float_dtype,
     check_int,
     check_key,
+    check_not_plain,
     check_positive_int,
+    check_range,
     describe,
+    is_concrete,
 )
 
 Criterion = Literal["pascanu", "hochreiter"]
@@ -72,44 +78,95 @@ class SequenceTarget(NamedTuple):
 # --------------------------------------------------------------------------- checks
 
 
-def _check_choice(task: str, name: str, value: Any, choices: tuple[Any, ...]) -> Any:
-    if isinstance(value, bool) or value not in choices:
-        raise ValueError(f"{task}: `{name}` must be one of {list(choices)}, got {value!r}.")
+def _prefix(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
+def _check_value_scale(where: str, value_range: tuple[float, float], dtype: Any) -> None:
+    """Values small enough that targets, their squares and products stay finite in `dtype`."""
+    bound = float(jnp.finfo(dtype).max) ** 0.25 / 2
+    if max(abs(v) for v in value_range) > bound:
+        raise ValueError(
+            f"{where}: `value_range` must lie within ±{bound:.3g} for dtype "
+            f"{np.dtype(dtype).name} (so that the targets, their squares and the baseline "
+            f"variance stay finite), got {value_range!r}; rescale the values."
+        )
+
+
+def _check_int_choice(where: str, name: str, value: Any, choices: tuple[int, ...]) -> int:
+    value = check_int(name, value, minimum=None, where=where)
+    if value not in choices:
+        raise ValueError(
+            f"{where}: `{name}` must be {' or '.join(map(str, choices))}, got {value}."
+        )
     return value
 
 
-def _check_value_range(task: str, value_range: Any) -> tuple[float, float]:
-    try:
-        low, high = value_range
-    except (TypeError, ValueError) as err:
+def _check_options(where: str, cls: type, options: dict[str, Any], fixed: Any = ()) -> None:
+    """Raise a ``TypeError`` listing the options of `cls` for an option it does not take."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    accepted = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.name not in fixed]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
         raise TypeError(
-            f"{task}: `value_range` must be a pair (low, high) of finite reals, "
-            f"got {describe(value_range)}."
-        ) from err
-    for v in (low, high):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(
-                f"{task}: `value_range` must be a pair (low, high) of finite reals, "
-                f"got {value_range!r}."
-            )
-    low, high = float(low), float(high)
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            f"{where}: unknown option(s) {unknown} for {cls.__name__}; its options are {accepted}."
+        )
+
+
+def _check_labels(
+    where: str, name: str, labels: Any, shape: tuple[int, ...], classes: int
+) -> Array:
+    """Integer class labels of `shape`; concrete ones must lie in [0, classes)."""
+    if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
+        labels = jnp.asarray(labels)
+    check_not_plain(name, labels, where, f"an integer array of shape {shape}")
+    if not hasattr(labels, "dtype") or not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(
+            f"{where}: `{name}`: the class labels must have an integer dtype, "
+            f"got {describe(labels)}."
+        )
+    if tuple(labels.shape) != shape:
         raise ValueError(
-            f"{task}: `value_range` must be finite with low < high, got {value_range!r}."
+            f"{where}: `{name}` must be class labels of shape {shape}, got {describe(labels)}."
         )
-    return low, high
-
-
-def _check_labels(where: str, labels: Any) -> Array:
-    labels = jnp.asarray(labels)
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(
-            f"{where}: the class labels must have an integer dtype, got {describe(labels)}."
-        )
+    if is_concrete(labels):
+        values = np.asarray(labels)
+        bad = (values < 0) | (values >= classes)
+        if bad.any():
+            first = tuple(int(i) for i in np.unravel_index(np.argmax(bad), bad.shape))
+            at = f" (at index {first})" if first else ""
+            raise ValueError(
+                f"{where}: `{name}` must hold class labels in [0, {classes}), got "
+                f"{int(values[first])}{at}."
+            )
     return labels
 
 
+def _labels_valid(labels: Array, classes: int) -> Array:
+    """Whether every label lies in [0, classes): the guard for traced labels."""
+    return jnp.all((labels >= 0) & (labels < classes))
+
+
+def _check_mask(where: str, name: str, mask: Any, shape: tuple[int, ...]) -> Array:
+    """A bool mask of `shape`; a concrete one must select a step in every example."""
+    if not hasattr(mask, "dtype") or mask.dtype != jnp.bool_:
+        raise TypeError(
+            f"{where}: `{name}` must be a bool array of shape {shape}, got {describe(mask)}."
+        )
+    if tuple(mask.shape) != shape:
+        raise ValueError(
+            f"{where}: `{name}` must be a bool array of shape {shape}, got {describe(mask)}."
+        )
+    if is_concrete(mask) and not np.asarray(mask).any(axis=-1).all():
+        raise ValueError(
+            f"{where}: `{name}` selects no step in some example, so the loss would be 0/0; "
+            "every example needs at least one step with mask True."
+        )
+    return mask
+
+
 def _leading_size(where: str, name: str, tree: PyTree) -> int:
+    check_not_plain(name, tree, where, "an array with a leading batch axis")
     leaves = jax.tree_util.tree_leaves(tree)
     if not leaves or any(not hasattr(x, "shape") or len(x.shape) == 0 for x in leaves):
         raise ValueError(
@@ -171,18 +228,53 @@ class AbstractTask(eqx.Module):
         (batch_size, T, input_size), ``ys`` the targets of :meth:`sample` stacked.
 
         **Raises:** ``TypeError``/``ValueError`` for a `batch_size` that is not a positive
-        int.
+        int, or a `key` that is not one ``jax.random`` key.
 
         >>> import jax, rnngrad._tasks as tasks
         >>> xs, ys = tasks.AddingTask(20).batch(jax.random.key(0), 8)
         >>> xs.shape, ys.shape
         ((8, 20, 2), (8, 1))
         """
+        where = f"{type(self).__name__}.batch"
+        check_key("key", key, where=where)
         try:
             batch_size = check_positive_int("batch_size", batch_size)
         except (TypeError, ValueError) as err:
-            raise type(err)(f"{type(self).__name__}.batch: {err}") from None
+            raise type(err)(f"{where}: {err}") from None
         return jax.vmap(self.sample)(jax.random.split(key, batch_size))
+
+    def _target(self, where: str, name: str, y: Any, batch: tuple[int, ...] = ()) -> Any:
+        """Check a target `y` of :meth:`sample` (a batch of them with leading `batch`).
+
+        Shapes and dtypes always; concrete values too: finite regression targets, class
+        labels in [0, output_size), masks that select a step.
+        """
+        if self.kind == "regression":
+            check_not_plain(name, y, where, f"an array of shape {batch + (self.output_size,)}")
+            if not hasattr(y, "dtype") or not (
+                jnp.issubdtype(y.dtype, jnp.floating) or jnp.issubdtype(y.dtype, jnp.integer)
+            ):
+                raise TypeError(f"{where}: `{name}` must be a real array, got {describe(y)}.")
+            if tuple(y.shape) != batch + (self.output_size,):
+                raise ValueError(
+                    f"{where}: `{name}` must have shape {batch + (self.output_size,)} (the "
+                    f"target of {type(self).__name__}.sample), got {describe(y)}."
+                )
+            try:
+                check_finite(name, y)
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}") from None
+            return y
+        if self.readout == "last":
+            return _check_labels(where, name, y, batch, self.output_size)
+        if not (hasattr(y, "labels") and hasattr(y, "mask")):
+            raise TypeError(
+                f"{where}: `{name}` must be a SequenceTarget(labels, mask), as "
+                f"{type(self).__name__}.sample returns, got {describe(y)}."
+            )
+        shape = batch + (self.length,)
+        labels = _check_labels(where, f"{name}.labels", y.labels, shape, self.output_size)
+        return SequenceTarget(labels, _check_mask(where, f"{name}.mask", y.mask, shape))
 
     def loss(self, prediction: Checked[Float[Array, "..."]], y: PyTree) -> Float[Array, ""]:
         """The training loss of ONE example.
@@ -196,22 +288,32 @@ class AbstractTask(eqx.Module):
 
         Batches: ``jnp.mean(jax.vmap(task.loss)(predictions, ys))``.
 
+        A non-finite `prediction` (a diverged model) gives a non-finite loss.
+
         **Raises:** ``ValueError``/``TypeError`` for a prediction of the wrong shape or a
-        non-floating dtype.
+        non-floating dtype, a target `y` of another shape or dtype than :meth:`sample`
+        returns (never broadcast), and, for a concrete `y`, a NaN/inf regression target,
+        a class label outside [0, output_size) or a mask without any True step. Inside
+        ``jit``/``vmap`` the values of `y` are unknown: an out-of-range label then gives a
+        NaN loss (never a wrapped-around value), an all-False mask NaN (0/0).
         """
         where = f"{type(self).__name__}.loss"
         prediction = check_float_array(
             "prediction", prediction, where=where, shape=self.prediction_shape
         )
+        y = self._target(where, "y", y)
         if self.kind == "regression":
-            diff = prediction - jnp.asarray(y).astype(prediction.dtype)
+            diff = prediction - y.astype(prediction.dtype)
             return jnp.sum(diff * diff)
-        labels = _check_labels(where, y.labels if self.readout == "every" else y)
+        labels = y.labels if self.readout == "every" else y
         per_step = optax.softmax_cross_entropy_with_integer_labels(prediction, labels)
         if self.readout == "last":
-            return per_step
-        weights = y.mask.astype(per_step.dtype)
-        return jnp.sum(weights * per_step) / jnp.sum(weights)
+            value = per_step
+        else:
+            weights = y.mask.astype(per_step.dtype)
+            value = jnp.sum(weights * per_step) / jnp.sum(weights)
+        nan = jnp.asarray(jnp.nan, value.dtype)
+        return jnp.where(_labels_valid(labels, self.output_size), value, nan)
 
     def is_correct(
         self,
@@ -230,22 +332,26 @@ class AbstractTask(eqx.Module):
           ``readout="every"``: at every step where ``y.mask`` is true, Pascanu's
           ``report="all"``); both criteria agree.
 
+        A NaN prediction is never correct.
+
         **Returns:** a bool scalar.
 
-        **Raises:** ``ValueError`` for an unknown `criterion` or a prediction of the wrong
-        shape.
+        **Raises:** ``ValueError`` for an unknown `criterion` (``TypeError`` for a
+        non-string one), and as :meth:`loss` for the `prediction` and the target `y`
+        (inside ``jit``, an out-of-range label is never correct).
         """
         where = f"{type(self).__name__}.is_correct"
-        _check_choice(where, "criterion", criterion, _CRITERIA)
+        check_choice("criterion", criterion, _CRITERIA, where=where)
         prediction = check_float_array(
             "prediction", prediction, where=where, shape=self.prediction_shape
         )
+        y = self._target(where, "y", y)
         if self.kind == "regression":
-            diff = prediction - jnp.asarray(y).astype(prediction.dtype)
+            diff = prediction - y.astype(prediction.dtype)
             if criterion == "pascanu":
                 return jnp.sum(diff * diff) <= PASCANU_SQUARED_ERROR_THRESHOLD
             return jnp.max(jnp.abs(diff)) < HOCHREITER_ABSOLUTE_ERROR_THRESHOLD
-        labels = _check_labels(where, y.labels if self.readout == "every" else y)
+        labels = y.labels if self.readout == "every" else y
         hits = jnp.argmax(prediction, axis=-1).astype(labels.dtype) == labels
         if self.readout == "last":
             return hits
@@ -266,7 +372,8 @@ class AbstractTask(eqx.Module):
 
         **Returns:** a scalar in [0, 1].
 
-        **Raises:** ``ValueError`` for mismatched batch sizes or prediction shapes.
+        **Raises:** ``ValueError`` for mismatched batch sizes or prediction shapes, and as
+        :meth:`is_correct` for `ys` (every example's target).
 
         >>> import jax.numpy as jnp, rnngrad._tasks as tasks
         >>> task = tasks.AddingTask(20)
@@ -275,6 +382,7 @@ class AbstractTask(eqx.Module):
         0.5
         """
         where = f"{type(self).__name__}.error_rate"
+        check_choice("criterion", criterion, _CRITERIA, where=where)
         size = _leading_size(where, "predictions", predictions)
         if _leading_size(where, "ys", ys) != size:
             raise ValueError(
@@ -284,6 +392,7 @@ class AbstractTask(eqx.Module):
         check_float_array(
             "predictions", predictions, where=where, shape=(size, *self.prediction_shape)
         )
+        ys = self._target(where, "ys", ys, batch=(size,))
         correct = jax.vmap(lambda p, y: self.is_correct(p, y, criterion=criterion))(predictions, ys)
         return jnp.mean((~correct).astype(predictions.dtype))
 
@@ -362,7 +471,8 @@ class AddingTask(AbstractTask):
     U(0, 1)), Var((a + b)/2) = (high - low)²/24.
 
     **Raises:** ``TypeError``/``ValueError`` for a bad `length` (T < 10), `variant`,
-    `value_range` or `dtype`.
+    `value_range` (not a finite pair with low < high, or so large that the targets'
+    squares overflow `dtype`) or `dtype`.
 
     >>> import jax, rnngrad._tasks as tasks
     >>> task = tasks.AddingTask(50)
@@ -394,9 +504,10 @@ class AddingTask(AbstractTask):
         self.length = check_int(
             "length", length, where="AddingTask", minimum=10, why=_marker_min_length("adding")
         )
-        self.variant = _check_choice("AddingTask", "variant", variant, ("sum", "mean"))
-        self.value_range = _check_value_range("AddingTask", value_range)
+        self.variant = check_choice("variant", variant, ("sum", "mean"), where="AddingTask")
+        self.value_range = check_range("value_range", value_range, where="AddingTask")
         self.dtype = check_float_dtype("dtype", dtype, where="AddingTask")
+        _check_value_scale("AddingTask", self.value_range, self.dtype)
 
     @property
     def input_size(self) -> int:
@@ -452,7 +563,7 @@ class MultiplicationTask(AbstractTask):
     a, b (= 1/9 - 1/16 = 7/144 for U(0, 1)).
 
     **Raises:** ``TypeError``/``ValueError`` for a bad `length` (T < 10), `value_range`
-    or `dtype`.
+    (as in :class:`AddingTask`) or `dtype`.
 
     >>> import jax, rnngrad._tasks as tasks
     >>> xs, y = tasks.MultiplicationTask(30).sample(jax.random.key(1))
@@ -485,8 +596,9 @@ class MultiplicationTask(AbstractTask):
             minimum=10,
             why=_marker_min_length("multiplication"),
         )
-        self.value_range = _check_value_range("MultiplicationTask", value_range)
+        self.value_range = check_range("value_range", value_range, where="MultiplicationTask")
         self.dtype = check_float_dtype("dtype", dtype, where="MultiplicationTask")
+        _check_value_scale("MultiplicationTask", self.value_range, self.dtype)
 
     @property
     def input_size(self) -> int:
@@ -557,8 +669,8 @@ class TemporalOrderTask(AbstractTask):
     ``kind = "classification"``; ``baseline_loss = log(2**bits)``, the cross-entropy of
     the best constant prediction (the class prior, uniform).
 
-    **Raises:** ``TypeError``/``ValueError`` for a bad `length` (T < 10), `bits` or
-    `dtype`.
+    **Raises:** ``TypeError``/``ValueError`` for a bad `length` (T < 10), `bits` (an
+    int, 2 or 3) or `dtype`.
 
     >>> import jax, rnngrad._tasks as tasks
     >>> task = tasks.TemporalOrderTask(40, bits=3)
@@ -576,9 +688,7 @@ class TemporalOrderTask(AbstractTask):
     symbol_names: ClassVar[tuple[str, ...]] = ("X", "Y", "a", "b", "c", "d")
 
     def __init__(self, length: Checked[int], *, bits: Checked[int] = 2, dtype: Any = None):
-        if isinstance(bits, bool) or bits not in (2, 3):
-            raise ValueError(f"TemporalOrderTask: `bits` must be 2 or 3, got {bits!r}.")
-        self.bits = int(bits)
+        self.bits = _check_int_choice("TemporalOrderTask", "bits", bits, (2, 3))
         self.length = check_int(
             "length",
             length,
@@ -734,7 +844,9 @@ class CopyTask(AbstractTask):
             why=f"2 * pattern_length + 1 = {2 * k + 1}: the pattern, the delimiter and the "
             f"{k} output steps, with delay = T - {2 * k + 1} >= 0 blanks",
         )
-        self.loss_steps = _check_choice("CopyTask", "loss_steps", loss_steps, ("output", "all"))
+        self.loss_steps = check_choice(
+            "loss_steps", loss_steps, ("output", "all"), where="CopyTask"
+        )
         self.dtype = check_float_dtype("dtype", dtype, where="CopyTask")
 
     @classmethod
@@ -744,11 +856,13 @@ class CopyTask(AbstractTask):
         ``T = delay + 2 * pattern_length + 1``; `options` as for :class:`CopyTask`.
 
         **Raises:** ``TypeError``/``ValueError`` for a `delay` that is not an int >= 0,
-        and as :class:`CopyTask`.
+        ``TypeError`` for an option :class:`CopyTask` does not take (listing its
+        options), and as :class:`CopyTask`.
         """
-        delay = check_int("delay", delay, minimum=0, where="CopyTask.from_delay")
-        k = options.get("pattern_length", 10)
-        k = check_int("pattern_length", k, minimum=1, where="CopyTask.from_delay")
+        where = "CopyTask.from_delay"
+        delay = check_int("delay", delay, minimum=0, where=where)
+        _check_options(where, cls, options)
+        k = check_int("pattern_length", options.get("pattern_length", 10), minimum=1, where=where)
         return cls(delay + 2 * k + 1, **options)
 
     @property
@@ -834,8 +948,8 @@ def make_task(name: Checked[str], length: Checked[int], **options: Any) -> Abstr
     **Returns:** the task (an :class:`AbstractTask`).
 
     **Raises:** ``ValueError`` for an unknown name (listing the known ones),
-    ``TypeError`` for a non-string name or an option the task does not take, and the
-    task's own errors (e.g. T too short).
+    ``TypeError`` for a non-string name or an option the task does not take (listing
+    the options it takes), and the task's own errors (e.g. T too short).
 
     >>> import rnngrad._tasks as tasks
     >>> task = tasks.make_task("temporal_order_3bit", 100)
@@ -857,11 +971,12 @@ def make_task(name: Checked[str], length: Checked[int], **options: Any) -> Abstr
             f"make_task: option(s) {clash} are fixed by the name {name!r}; "
             f"use the other name instead."
         )
+    _check_options(f"make_task({name!r})", cls, options, fixed)
     return cls(length, **fixed, **options)
 
 
 def batch(
-    task: AbstractTask, key: Checked[PRNGKeyArray], batch_size: Checked[int]
+    task: Checked[AbstractTask], key: Checked[PRNGKeyArray], batch_size: Checked[int]
 ) -> tuple[Array, PyTree]:
     """`batch_size` examples of `task`: ``task.batch(key, batch_size)``.
 

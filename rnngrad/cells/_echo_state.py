@@ -13,18 +13,23 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._checks import (
     Checked,
+    check_callable,
     check_float_dtype,
     check_key,
     check_positive_int,
     check_real_scalar,
+    check_representable,
     describe,
     is_concrete,
+    promote_types,
 )
 from ._abstract import AbstractCell
+from ._init import _check_init_output, _spectral_radius
 from ._vanilla import activation_of, check_nonlinearity, check_step_shapes, nonlinearity_gain
 
 __all__ = ["EchoStateCell"]
@@ -37,6 +42,35 @@ _STANDARD_NORMAL = jax.nn.initializers.normal(1.0)
 # ---------------------------------------------------------------------------------------
 # The reservoir cell
 # ---------------------------------------------------------------------------------------
+
+
+def _step_array(name: str, value: Any, dtype: Any) -> Array:
+    """One step's `value` (``x`` or ``h``) as a real float array of the cell's `dtype`.
+
+    A lower precision is cast up (exact); a wider one is an error, not a silent downcast.
+    """
+    where = "EchoStateCell"
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        raise TypeError(
+            f"{where}: `{name}` must be an array, got {describe(value)}: use jnp.asarray({name})."
+        )
+    if jnp.issubdtype(value.dtype, jnp.complexfloating):
+        raise TypeError(
+            f"{where}: `{name}` must be real, got {describe(value)}; complex values are not "
+            "supported (split real and imaginary parts)."
+        )
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        raise TypeError(
+            f"{where}: `{name}` must have a floating dtype, got {describe(value)}: use "
+            f"{name}.astype(jnp.{np.dtype(dtype).name})."
+        )
+    if promote_types(value.dtype, dtype) != dtype:
+        raise TypeError(
+            f"{where}: `{name}` has dtype {value.dtype}, wider than the cell's "
+            f"{np.dtype(dtype).name}: use {name}.astype(jnp.{np.dtype(dtype).name}) or build "
+            f"the cell with dtype=jnp.{value.dtype}."
+        )
+    return jnp.asarray(value).astype(dtype)
 
 
 @functools.partial(jax.jit, static_argnames=("input_size", "hidden_size", "dtype", "base_init"))
@@ -65,7 +99,7 @@ def _draw_reservoir(
     # at these sizes, and dense W_rec works with eigvals, vmap and jacrev as it is.
     mask = jax.random.bernoulli(k_mask, connectivity, (n, n))
     base = jnp.where(mask, base, jnp.zeros((), dtype))
-    radius = jnp.max(jnp.abs(jnp.linalg.eigvals(base))).astype(dtype)
+    radius = _spectral_radius(base)
     # An all-zero spectrum (traced, so not caught) would give 0/0: keep W_rec finite instead.
     safe = jnp.where(radius > 0, radius, jnp.ones((), dtype))
     weight_hh = base * (spectral_radius / safe)
@@ -120,9 +154,13 @@ class EchoStateCell(AbstractCell):
     - `key`: a ``jax.random`` key (keyword only).
 
     **Raises:** ``ValueError`` for a `spectral_radius` <= 0 or non-finite, a `leak_rate`
-    outside (0, 1], a `connectivity` outside (0, 1], a negative `bias_scaling`, a base
-    draw with spectral radius 0 (when concrete), or non-positive sizes; ``TypeError`` for
-    non-real hyperparameters or an unknown nonlinearity type.
+    outside (0, 1], a `connectivity` outside (0, 1], a negative `bias_scaling`, a
+    hyperparameter that overflows `dtype` (e.g. 1e300 in float32), a `weight_hh_init`
+    that returns another shape or dtype than it is given, a base draw that is not finite
+    or has spectral radius 0 (when concrete), or non-positive sizes; ``TypeError`` for
+    non-real hyperparameters, an unknown nonlinearity type, a `weight_hh_init` that is
+    not an initialiser ``(key, shape, dtype)``, a non-floating `dtype`, or a `key` that
+    is not one ``jax.random`` key.
 
     >>> import jax, jax.numpy as jnp
     >>> from rnngrad import EchoStateCell
@@ -152,7 +190,7 @@ class EchoStateCell(AbstractCell):
         connectivity: Any = 0.1,
         bias_scaling: Any = 0.0,
         nonlinearity: Checked[str | Callable[[Array], Array]] = "tanh",
-        weight_hh_init: Callable[..., Array] | None = None,
+        weight_hh_init: Checked[Callable[..., Array] | None] = None,
         dtype: Any = None,
         key: Checked[PRNGKeyArray],
     ):
@@ -166,16 +204,21 @@ class EchoStateCell(AbstractCell):
         check_real_scalar("bias_scaling", bias_scaling, nonnegative=True)
         self.nonlinearity = check_nonlinearity(nonlinearity)
         dtype = check_float_dtype("dtype", dtype, where="EchoStateCell")
-        n = hidden_size
+        for name, value in (
+            ("spectral_radius", spectral_radius),
+            ("input_scaling", input_scaling),
+            ("bias_scaling", bias_scaling),
+        ):
+            check_representable(name, value, dtype, where="EchoStateCell")
+        n = self.hidden_size
         base_init = _STANDARD_NORMAL if weight_hh_init is None else weight_hh_init
-        if not callable(base_init):
-            raise TypeError(
-                f"`weight_hh_init` must be an initialiser (key, shape, dtype), "
-                f"got {describe(base_init)}."
-            )
-        base_shape = jax.eval_shape(lambda k: base_init(k, (n, n), dtype), key).shape
-        if base_shape != (n, n):
-            raise ValueError(f"`weight_hh_init` returned shape {base_shape}, expected {(n, n)}.")
+        check_callable(
+            "weight_hh_init",
+            base_init,
+            expected="initialiser (key, shape, dtype) -> array",
+            where="EchoStateCell",
+        )
+        _check_init_output("EchoStateCell", "weight_hh_init", base_init, key, (n, n), dtype)
         hyper = (spectral_radius, input_scaling, connectivity, bias_scaling)
         self.weight_hh, self.weight_ih, self.bias, radius = _draw_reservoir(
             key,
@@ -185,11 +228,17 @@ class EchoStateCell(AbstractCell):
             dtype=dtype,
             base_init=base_init,
         )
+        if is_concrete(radius) and not np.isfinite(float(radius)):
+            raise ValueError(
+                "EchoStateCell: `weight_hh_init` returned non-finite values (NaN or inf); "
+                "the reservoir cannot be normalised."
+            )
         if is_concrete(radius) and float(radius) == 0.0:
             raise ValueError(
                 f"EchoStateCell: the random reservoir (hidden_size={n}, "
                 f"connectivity={connectivity}) has spectral radius 0 and cannot be scaled to "
-                f"spectral_radius={spectral_radius}; raise `connectivity` or change `key`."
+                f"spectral_radius={spectral_radius}; raise `connectivity`, change `key`, or "
+                "check `weight_hh_init` (the base draw before masking)."
             )
         self.leak_rate = jnp.asarray(leak_rate, dtype)
 
@@ -205,8 +254,17 @@ class EchoStateCell(AbstractCell):
         *,
         key: Any = None,
     ) -> Float[Array, " hidden"]:
-        """One step: ``x`` (input_size,), ``h`` (hidden_size,) -> (hidden_size,)."""
+        """One step: ``x`` (input_size,), ``h`` (hidden_size,) -> (hidden_size,).
+
+        `x` and `h` of a lower float precision than the cell's are cast up to it.
+
+        **Raises:** ``TypeError`` for a non-array, non-float or complex `x`/`h`, or one
+        of a wider dtype than the cell's (cast it, or build the cell with that dtype);
+        ``ValueError`` for wrong shapes.
+        """
         del key
+        dtype = self.weight_hh.dtype
+        x, h = (_step_array(name, v, dtype) for name, v in (("x", x), ("h", h)))
         check_step_shapes("EchoStateCell", x, h, self.input_size, self.hidden_size)
         pre = (
             jnp.matmul(self.weight_hh, h, precision=_HIGHEST)
@@ -217,7 +275,13 @@ class EchoStateCell(AbstractCell):
         return (1 - a) * h + a * self.activation(pre)
 
     def scale_recurrent(self, scale: Any) -> EchoStateCell:
-        """This cell with ``W_rec`` multiplied by `scale` (see ``rnngrad.scale_recurrent``)."""
+        """This cell with ``W_rec`` multiplied by `scale` (see ``rnngrad.scale_recurrent``).
+
+        **Raises:** ``TypeError``/``ValueError`` for a `scale` that is not a finite real
+        scalar or (when concrete) overflows the cell's dtype.
+        """
+        check_real_scalar("scale", scale)
+        check_representable("scale", scale, self.weight_hh.dtype, where="EchoStateCell")
         scale = jnp.asarray(scale, self.weight_hh.dtype)
         return eqx.tree_at(lambda c: c.weight_hh, self, scale * self.weight_hh)
 

@@ -11,21 +11,53 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._checks import Checked, check_float_dtype, check_real_scalar, describe
+from .._checks import (
+    Checked,
+    check_callable,
+    check_float_dtype,
+    check_key,
+    check_real_scalar,
+    check_representable,
+    describe,
+    is_concrete,
+    promote_types,
+)
 
 Initializer = Callable[..., Float[Array, "rows cols"]]
 
 __all__ = ["gaussian", "orthogonal", "identity", "spectral_radius"]
 
 
-def _dtype(dtype: Any) -> Any:
-    return check_float_dtype("dtype", dtype, where="rg.init")
+# ------------------------------------------------------------------ dtype helpers (private)
+# Shared with EchoStateCell, rnngrad.esn and mackey_glass.
 
 
-def _matrix_shape(shape: Sequence[int], *, square: bool, who: str) -> tuple[int, int]:
-    shape = tuple(int(s) for s in shape)
+def _spectral_radius(w: Array) -> Array:
+    """``max |eig(w)|`` in `w`'s dtype; computed in at least float32 (LAPACK has no float16)."""
+    wide = promote_types(w.dtype, jnp.float32)
+    return jnp.max(jnp.abs(jnp.linalg.eigvals(w.astype(wide)))).astype(w.dtype)
+
+
+def _init_arguments(who: str, key: Any, shape: Any, dtype: Any) -> tuple[tuple[int, ...], Any]:
+    """The checked `key`, `shape` (a tuple of ints) and `dtype` of an initialiser call."""
+    check_key("key", key, where=who)
+    dtype = check_float_dtype("dtype", dtype, where=who)
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
+        raise TypeError(
+            f"{who}: `shape` must be a tuple (rows, cols) of positive ints, got {describe(shape)}."
+        )
+    for size in shape:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise TypeError(
+                f"{who}: `shape` must be a tuple (rows, cols) of positive ints, got {shape!r}."
+            )
+    return tuple(int(s) for s in shape), dtype
+
+
+def _matrix_shape(shape: tuple[int, ...], *, square: bool, who: str) -> tuple[int, int]:
     if len(shape) != 2 or min(shape) <= 0:
         raise ValueError(
             f"{who}: `shape` must be a 2-D (rows, cols) matrix shape with positive sizes, "
@@ -37,6 +69,48 @@ def _matrix_shape(shape: Sequence[int], *, square: bool, who: str) -> tuple[int,
             f"got {shape}."
         )
     return shape  # type: ignore[return-value]
+
+
+def _scaled_call(
+    who: str, key: Any, shape: Any, dtype: Any, scale: tuple[str, Any], *, square: bool = False
+) -> tuple[int, int, Any]:
+    """Check an initialiser call and its ``(name, value)`` scale; return (rows, cols, dtype)."""
+    shape, dtype = _init_arguments(who, key, shape, dtype)
+    rows, cols = _matrix_shape(shape, square=square, who=who)
+    check_representable(*scale, dtype, where=who)
+    return rows, cols, dtype
+
+
+def _check_init_output(
+    who: str, name: str, init: Any, key: Any, shape: tuple[int, ...], dtype: Any
+) -> None:
+    """``init(key, shape, dtype)`` must run and return that shape and dtype (traced only).
+
+    `name` is the argument that supplied `init` (e.g. ``"base"``, ``"weight_hh_init"``).
+    """
+    try:
+        out = jax.eval_shape(lambda k: init(k, shape, dtype), key)
+    except TypeError as err:
+        raise TypeError(
+            f"{who}: `{name}` must be an initialiser called as init(key, shape, dtype); "
+            f"calling it raised: {err}"
+        ) from err
+    if tuple(getattr(out, "shape", ())) != shape or getattr(out, "dtype", None) != dtype:
+        raise ValueError(
+            f"{who}: `{name}` must return an array of the shape {shape} and dtype "
+            f"{np.dtype(dtype).name} it is given, got {describe(out)}."
+        )
+
+
+def _checked_draw(
+    who: str, name: str, init: Any, key: Any, shape: tuple[int, ...], dtype: Any
+) -> Array:
+    """``init(key, shape, dtype)`` after :func:`_check_init_output`; finite when concrete."""
+    _check_init_output(who, name, init, key, shape, dtype)
+    draw = init(key, shape, dtype)
+    if is_concrete(draw) and not bool(jnp.all(jnp.isfinite(draw))):
+        raise ValueError(f"{who}: `{name}` returned non-finite values (NaN or inf).")
+    return draw
 
 
 def gaussian(scale: Checked[float] = 1.0) -> Initializer:
@@ -51,8 +125,9 @@ def gaussian(scale: Checked[float] = 1.0) -> Initializer:
 
     **Returns:** ``init(key, shape, dtype=None) -> (rows, cols) array``.
 
-    **Raises:** ``TypeError``/``ValueError`` for a non-real or non-finite `scale`, or a
-    non-2-D `shape`.
+    **Raises:** ``TypeError``/``ValueError`` for a non-real or non-finite `scale`; when
+    called, for a `key` that is not one ``jax.random`` key, a `shape` that is not two
+    positive ints, a non-floating `dtype`, or a `scale` that overflows `dtype`.
 
     >>> import jax, rnngrad as rg
     >>> w = rg.init.gaussian(1.0)(jax.random.key(0), (4, 4))
@@ -61,9 +136,8 @@ def gaussian(scale: Checked[float] = 1.0) -> Initializer:
     """
     check_real_scalar("scale", scale)
 
-    def init(key: PRNGKeyArray, shape: Sequence[int], dtype: Any = None) -> Array:
-        rows, cols = _matrix_shape(shape, square=False, who="gaussian")
-        dtype_ = _dtype(dtype)
+    def init(key: Checked[PRNGKeyArray], shape: Checked[Sequence[int]], dtype: Any = None) -> Array:
+        rows, cols, dtype_ = _scaled_call("rg.init.gaussian", key, shape, dtype, ("scale", scale))
         std = jnp.asarray(scale, dtype_) / jnp.sqrt(jnp.asarray(cols, dtype_))
         return std * jax.random.normal(key, (rows, cols), dtype_)
 
@@ -82,6 +156,8 @@ def orthogonal(scale: Checked[float] = 1.0) -> Initializer:
 
     **Returns:** ``init(key, shape, dtype=None) -> (rows, cols) array``.
 
+    **Raises:** as :func:`gaussian`.
+
     >>> import jax, jax.numpy as jnp, rnngrad as rg
     >>> w = rg.init.orthogonal(2.0)(jax.random.key(0), (3, 3))
     >>> bool(jnp.allclose(w @ w.T, 4.0 * jnp.eye(3), atol=1e-5))
@@ -90,9 +166,8 @@ def orthogonal(scale: Checked[float] = 1.0) -> Initializer:
     check_real_scalar("scale", scale)
     base = jax.nn.initializers.orthogonal(scale=1.0)
 
-    def init(key: PRNGKeyArray, shape: Sequence[int], dtype: Any = None) -> Array:
-        rows, cols = _matrix_shape(shape, square=False, who="orthogonal")
-        dtype_ = _dtype(dtype)
+    def init(key: Checked[PRNGKeyArray], shape: Checked[Sequence[int]], dtype: Any = None) -> Array:
+        rows, cols, dtype_ = _scaled_call("rg.init.orthogonal", key, shape, dtype, ("scale", scale))
         return jnp.asarray(scale, dtype_) * base(key, (rows, cols), dtype_)
 
     return init
@@ -106,7 +181,8 @@ def identity(scale: Checked[float] = 1.0) -> Initializer:
     it is accepted for the initialiser signature. ``jax.nn.initializers`` has no
     identity initialiser, hence this one.
 
-    **Raises:** ``ValueError`` for a non-square `shape`.
+    **Raises:** as :func:`gaussian` (the key is checked too, although unused), and
+    ``ValueError`` for a non-square `shape`.
 
     >>> import jax, rnngrad as rg
     >>> rg.init.identity(0.5)(jax.random.key(0), (2, 2)).tolist()
@@ -114,16 +190,16 @@ def identity(scale: Checked[float] = 1.0) -> Initializer:
     """
     check_real_scalar("scale", scale)
 
-    def init(key: PRNGKeyArray, shape: Sequence[int], dtype: Any = None) -> Array:
-        del key
-        rows, _ = _matrix_shape(shape, square=True, who="identity")
-        dtype_ = _dtype(dtype)
+    def init(key: Checked[PRNGKeyArray], shape: Checked[Sequence[int]], dtype: Any = None) -> Array:
+        rows, _, dtype_ = _scaled_call(
+            "rg.init.identity", key, shape, dtype, ("scale", scale), square=True
+        )
         return jnp.asarray(scale, dtype_) * jnp.eye(rows, dtype=dtype_)
 
     return init
 
 
-def spectral_radius(rho: Checked[float], base: Initializer | None = None) -> Initializer:
+def spectral_radius(rho: Checked[float], base: Checked[Initializer | None] = None) -> Initializer:
     """Rescale a draw of ``base`` so that its spectral radius is exactly ``rho``.
 
     The recipe of echo state networks (Jaeger 2001) and of "spectral radius" inits for
@@ -136,8 +212,11 @@ def spectral_radius(rho: Checked[float], base: Initializer | None = None) -> Ini
     - `rho`: target spectral radius, finite and > 0.
     - `base`: the initialiser to draw from (default ``gaussian(1.0)``).
 
-    **Raises:** ``ValueError`` for ``rho <= 0``, non-finite ``rho``, a non-square
-    `shape`, or a base draw with spectral radius 0.
+    **Raises:** ``ValueError`` for ``rho <= 0`` or non-finite ``rho``; ``TypeError`` for
+    a `base` that is not callable. When called: as :func:`gaussian`, and ``ValueError``
+    for a non-square `shape`, a `base` draw of another shape or dtype, or (when
+    concrete) a base draw that is not finite or has spectral radius 0. Inside ``jit``
+    a traced draw is not inspected: a zero-radius draw then gives non-finite weights.
 
     >>> import jax, jax.numpy as jnp, rnngrad as rg
     >>> w = rg.init.spectral_radius(0.9)(jax.random.key(0), (5, 5))
@@ -145,20 +224,16 @@ def spectral_radius(rho: Checked[float], base: Initializer | None = None) -> Ini
     0.9
     """
     check_real_scalar("rho", rho, positive=True)
-    if base is None:
-        base = gaussian(1.0)
-    if not callable(base):
-        raise TypeError(f"`base` must be an initialiser (key, shape, dtype), got {describe(base)}.")
+    who = "rg.init.spectral_radius"
+    base = gaussian(1.0) if base is None else base
+    check_callable("base", base, expected="initialiser (key, shape, dtype) -> array", where=who)
 
-    def init(key: PRNGKeyArray, shape: Sequence[int], dtype: Any = None) -> Array:
-        _matrix_shape(shape, square=True, who="spectral_radius")
-        dtype_ = _dtype(dtype)
-        w = base(key, tuple(shape), dtype_)
-        radius = jnp.max(jnp.abs(jnp.linalg.eigvals(w))).astype(dtype_)
-        if not isinstance(radius, jax.core.Tracer) and float(radius) == 0.0:
-            raise ValueError(
-                "spectral_radius: the base draw has spectral radius 0; cannot rescale."
-            )
+    def init(key: Checked[PRNGKeyArray], shape: Checked[Sequence[int]], dtype: Any = None) -> Array:
+        rows, cols, dtype_ = _scaled_call(who, key, shape, dtype, ("rho", rho), square=True)
+        w = _checked_draw(who, "base", base, key, (rows, cols), dtype_)
+        radius = _spectral_radius(w)
+        if is_concrete(radius) and float(radius) == 0.0:
+            raise ValueError(f"{who}: the `base` draw has spectral radius 0; cannot rescale.")
         return w * (jnp.asarray(rho, dtype_) / radius)
 
     return init
