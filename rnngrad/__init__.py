@@ -64,7 +64,12 @@ from ._train import (
 from ._unroll import final_carry as final_carry, unroll as unroll
 from .cells import (
     AbstractCell as AbstractCell,
+    DiagonalLinearCell as DiagonalLinearCell,
     EchoStateCell as EchoStateCell,
+    IndRNNCell as IndRNNCell,
+    LRUCell as LRUCell,
+    MinGRUCell as MinGRUCell,
+    MinLSTMCell as MinLSTMCell,
     VanillaCell as VanillaCell,
     chrono_lstm as chrono_lstm,
     flatten_carry as flatten_carry,
@@ -96,7 +101,12 @@ __all__ = [
     "theory",
     # cells and the cell protocol
     "AbstractCell",
+    "DiagonalLinearCell",
     "EchoStateCell",
+    "IndRNNCell",
+    "LRUCell",
+    "MinGRUCell",
+    "MinLSTMCell",
     "VanillaCell",
     "chrono_lstm",
     "flatten_carry",

@@ -9,10 +9,24 @@ condition for vanishing gradients and the resulting bound on ``‖∂L_t/∂s_k�
 True
 """
 
+from ._memory import (
+    MemoryMoments as MemoryMoments,
+    ParameterSensitivity as ParameterSensitivity,
+    curse_of_memory as curse_of_memory,
+    measured_sensitivity as measured_sensitivity,
+)
 from ._theory import (
     pascanu_bound as pascanu_bound,
     pascanu_rate as pascanu_rate,
     vanishing_guaranteed as vanishing_guaranteed,
 )
 
-__all__ = ["pascanu_bound", "pascanu_rate", "vanishing_guaranteed"]
+__all__ = [
+    "MemoryMoments",
+    "ParameterSensitivity",
+    "curse_of_memory",
+    "measured_sensitivity",
+    "pascanu_bound",
+    "pascanu_rate",
+    "vanishing_guaranteed",
+]

@@ -9,6 +9,13 @@ This subpackage is the only place in rnngrad that looks at a cell's class.
 from . import _init as init
 from ._abstract import AbstractCell as AbstractCell, Cell as Cell
 from ._echo_state import EchoStateCell as EchoStateCell
+from ._indrnn import IndRNNCell as IndRNNCell
+from ._lru import LRUCell as LRUCell
+from ._minimal import (
+    DiagonalLinearCell as DiagonalLinearCell,
+    MinGRUCell as MinGRUCell,
+    MinLSTMCell as MinLSTMCell,
+)
 from ._protocol import (
     cell_output as cell_output,
     check_cell as check_cell,
@@ -33,7 +40,12 @@ from ._vanilla import VanillaCell as VanillaCell
 __all__ = [
     "AbstractCell",
     "Cell",
+    "DiagonalLinearCell",
     "EchoStateCell",
+    "IndRNNCell",
+    "LRUCell",
+    "MinGRUCell",
+    "MinLSTMCell",
     "VanillaCell",
     "cell_output",
     "check_cell",
