@@ -17,6 +17,10 @@ themselves under- or overflow. Rows ``t < k`` are identically zero (the upper tr
 the backward pass is split into blocks so each block only carries the rows that can be
 non-zero. ``method="jacrev"`` computes the same matrix the textbook way, as ``jax.jacrev``
 of all step losses with respect to zero perturbations added to every state.
+
+Cells linear in their carry (the diagonal protocol, ``z_t = a_t ⊙ z_{t-1} + b_t``) have
+``∂z_t/∂z_k = diag(Π_{j=k+1..t} a_j)``: ``method="diagonal"`` reads every contribution
+in closed form from sums of ``log|a_j|``, without pulling any row back through the cell.
 """
 
 from __future__ import annotations
@@ -46,8 +50,8 @@ from ._checks import (
     structure_of,
     warn_if_flagged,
 )
-from ._unroll import check_cell_call
-from .cells import Cell
+from ._unroll import check_cell_call, check_diagonal_call
+from .cells import Cell, diagonal_step, from_diagonal, to_diagonal
 
 _LN10 = math.log(10.0)
 
@@ -262,10 +266,7 @@ class Contributions(eqx.Module):
         ``jit``/``vmap`` the values are not known at trace time. (Values that overflowed
         to inf in the exploding regime set ``overflowed`` instead.)
         """
-        ok = ~jnp.any(jnp.isnan(self.log_norms)) & ~jnp.any(jnp.isnan(self.losses))
-        for g in jax.tree_util.tree_leaves(self.param_grads):
-            ok = ok & ~jnp.any(jnp.isnan(g))
-        return ok
+        return _no_nan(self.log_norms, self.losses, self.param_grads)
 
     @property
     def saturated(self) -> Bool[Array, ""]:
@@ -284,12 +285,29 @@ class Contributions(eqx.Module):
         The ``log_norms`` stay exact in that case; the parameter gradients are true
         derivatives and are not rescaled, so they overflow with the gradient itself.
         """
-        over = jnp.any(jnp.isinf(self.norms) & jnp.isfinite(self.log_norms))
-        for g in jax.tree_util.tree_leaves(self.param_grads):
-            over = over | jnp.any(jnp.isinf(g))
-        return over
+        return _any_overflow(self.norms, self.log_norms, self.param_grads)
 
 
+# The flags are jitted: one compiled reduction each instead of a dozen eager operations.
+
+
+@jax.jit
+def _no_nan(log_norms: Array, losses: Array, param_grads: PyTree) -> Array:
+    ok = ~jnp.any(jnp.isnan(log_norms)) & ~jnp.any(jnp.isnan(losses))
+    for g in jax.tree_util.tree_leaves(param_grads):
+        ok = ok & ~jnp.any(jnp.isnan(g))
+    return ok
+
+
+@jax.jit
+def _any_overflow(norms: Array, log_norms: Array, param_grads: PyTree) -> Array:
+    over = jnp.any(jnp.isinf(norms) & jnp.isfinite(log_norms))
+    for g in jax.tree_util.tree_leaves(param_grads):
+        over = over | jnp.any(jnp.isinf(g))
+    return over
+
+
+@jax.jit
 def _any_lower_zero(log_norms: Array) -> Array:
     """Whether a lower-triangle entry is -inf in a row whose diagonal is not (a loss at t)."""
     length = log_norms.shape[0]
@@ -406,6 +424,143 @@ def _contributions_jacrev(
     return Contributions(norms=norms, log_norms=log_norms, param_grads=param_grads, losses=losses)
 
 
+def _check_isometric(cell: Cell, carry0: PyTree) -> None:
+    """`to_diagonal` must keep the norm of the carry and `from_diagonal` undo it.
+
+    The closed form reads ‖∂L_t/∂s_k‖ in the diagonal coordinates, which is exact when
+    they are the carry itself or its complex pairing ``(Re h, Im h) ↦ h``. Checked on two
+    random carries when the maps give concrete numbers (outside ``jit``, or when they do
+    not read traced parameters); a linear map that keeps their norms is an isometry
+    with probability one.
+    """
+    s0, unravel = ravel_pytree(carry0)
+    rng = np.random.default_rng(0)
+    tol = 1e3 * float(jnp.finfo(s0.dtype).eps)
+    with jax.ensure_compile_time_eval():
+        for _ in range(2):
+            probe = rng.standard_normal(s0.shape).astype(s0.dtype)
+            z = to_diagonal(cell, unravel(jnp.asarray(probe)))
+            back = ravel_pytree(from_diagonal(cell, z))[0]
+            if not (is_concrete(z) and is_concrete(back)):
+                return
+            size, kept = float(np.linalg.norm(probe)), float(np.linalg.norm(np.asarray(z)))
+            undone = float(np.max(np.abs(np.asarray(back) - probe)))
+            if abs(kept - size) > tol * size or undone > tol * size:
+                raise ValueError(
+                    f'`method="diagonal"` reads the gradient norms in the coordinates of '
+                    f"{type(cell).__name__}.to_diagonal, which must keep the norm of the "
+                    "carry and be undone by from_diagonal (the identity, or (Re h, Im h) -> "
+                    f"h); on a random carry of norm {size:.6g} it gave a norm of {kept:.6g} "
+                    f"and from_diagonal missed the carry by {undone:.3g}. Use "
+                    'method="scan".'
+                )
+
+
+_ROWS_PER_BLOCK = 16  # rows sharing one suffix sum: the rounding grows with lag + 16
+_ELEMENTS_PER_STEP = 2**21  # (rows, T, D) entries evaluated at once: bounds the memory
+
+
+def _closed_form_rows(
+    log_g: Float[Array, "T D"], log_a: Float[Array, "T D"]
+) -> Float[Array, "T T"]:
+    """[t, k] = ½ log Σ_d exp(2 (log|ĝ_{t,d}| + Σ_{j=k+1..t} log|a_{j,d}|)) for k <= t.
+
+    Rows come in blocks of 16 ending at row e. One reverse cumulative sum per block gives
+    ``S_k = Σ_{j=k+1..e} log|a_j|``, and row t of the block reads its sums as
+    ``S_k − S_t``: the rounding grows with ``e − k`` (the lag plus at most 15), as in a
+    step-by-step product, never with t. Zeros of ``a`` (log −inf) are counted apart the
+    same way, so an exactly zero product gives −inf and never NaN. Blocks are evaluated
+    a few at a time (about 2²¹ entries), so the memory stays O(T·D) per block.
+    """
+    length, width = log_a.shape
+    dtype = log_a.dtype
+    zero = jnp.isneginf(log_a)
+    finite_log_a = jnp.where(zero, 0.0, log_a).astype(dtype)
+    zeros = zero.astype(dtype)
+    steps = jnp.arange(length)
+    rows = min(length, _ROWS_PER_BLOCK)
+    blocks = -(-length // rows)
+    per_step = max(1, min(blocks, _ELEMENTS_PER_STEP // (rows * length * width)))
+    blocks = -(-blocks // per_step) * per_step
+    padding = jnp.zeros((blocks * rows - length, width), dtype)
+    log_g = jnp.concatenate([log_g, padding]).reshape(blocks // per_step, per_step, rows, width)
+    starts = (jnp.arange(blocks) * rows).reshape(blocks // per_step, per_step)
+
+    def suffix(values: Array, last: Array) -> Array:
+        through = jax.lax.cumsum(
+            jnp.where((steps <= last)[:, None], values, 0.0), axis=0, reverse=True
+        )
+        return jnp.concatenate([through[1:], jnp.zeros_like(through[:1])])  # Σ_{k<j<=last}
+
+    def block(first: Array, lg: Array) -> Array:
+        t = jnp.minimum(first + jnp.arange(rows), length - 1)
+        last = t[-1]
+        sums, cut = suffix(finite_log_a, last), suffix(zeros, last)
+        y = (sums[None, :, :] - sums[t][:, None, :]) + lg[:, None, :]  # (rows, T, D)
+        y = jnp.where(cut[None, :, :] > cut[t][:, None, :], -jnp.inf, y)
+        peak = jnp.max(y, axis=-1, keepdims=True)
+        safe = jnp.where(jnp.isfinite(peak), peak, 0.0)
+        logs = safe[..., 0] + 0.5 * jnp.log(jnp.sum(jnp.exp(2.0 * (y - safe)), axis=-1))
+        return jnp.where(steps[None, :] <= t[:, None], logs, -jnp.inf)
+
+    out = jax.lax.map(lambda args: jax.vmap(block)(*args), (starts, log_g))
+    return out.reshape(blocks * rows, length)[:length]
+
+
+@eqx.filter_jit
+def _contributions_diagonal(
+    cell: Cell, xs: PyTree, carry0: PyTree, step_loss: Callable, ys: PyTree
+) -> Contributions:
+    """Closed-form contributions of a cell linear in its carry (module docstring), compiled
+    as one program.
+
+    The states and the adjoints are O(T·D) linear recurrences, run with ``lax.scan``
+    (cheaper to compile than an associative scan, and negligible next to the O(T²·D)
+    matrix); the states are the cell's own steps, as in the generic path.
+    """
+    params, static = eqx.partition(cell, eqx.is_inexact_array)
+    s0, unravel = ravel_pytree(carry0)
+    flat = _Flat(static, unravel)
+    states, prev = _forward_states(flat, params, xs, s0)
+    losses, grads = _step_loss_grads(flat, step_loss, states, ys)
+    a, _ = jax.vmap(lambda x: diagonal_step(cell, x))(xs)
+
+    # ĝ_t = ∂L_t/∂z_t in the diagonal coordinates (from_diagonal is linear: any point will do).
+    def to_state(z: Array) -> Array:
+        return ravel_pytree(from_diagonal(cell, z))[0]
+
+    _, pull_state = jax.vjp(to_state, jnp.zeros_like(a[0]))
+    g_diag = jax.vmap(lambda g: pull_state(g)[0])(grads)
+    log_matrix = _closed_form_rows(jnp.log(jnp.abs(g_diag)), jnp.log(jnp.abs(a)))
+
+    # λ_k = Σ_{t>=k} ∂L_t/∂s_k. In diagonal coordinates μ_k = ĝ_k + c_{k+1} μ_{k+1}, with
+    # c_j the transpose of z -> a_j z (a_j itself in JAX's convention for complex a).
+    _, pull_mul = jax.vjp(lambda z: a * z, jnp.zeros_like(a))
+    coeff = pull_mul(jnp.ones_like(a))[0]
+    coeff = jnp.concatenate([coeff[1:], jnp.zeros_like(coeff[:1])])
+
+    def adjoint(mu: Array, inp: tuple[Array, Array]) -> tuple[Array, Array]:
+        c, g = inp
+        mu = g + c * mu
+        return mu, mu
+
+    _, mu = jax.lax.scan(adjoint, jnp.zeros_like(g_diag[0]), (coeff, g_diag), reverse=True)
+    _, pull_diag = jax.vjp(lambda s: to_diagonal(cell, flat.carry(s)), s0)
+    lam = jax.vmap(lambda m: pull_diag(m)[0])(mu)
+
+    def step_grad(x: Array, s: Array, cot: Array) -> PyTree:
+        _, vjp_fn = jax.vjp(lambda p: flat(p, x, s), params)
+        return vjp_fn(cot)[0]
+
+    param_grads = jax.vmap(step_grad)(xs, prev, lam)
+    return Contributions(
+        norms=jnp.exp(log_matrix),
+        log_norms=log_matrix / _LN10,
+        param_grads=param_grads,
+        losses=losses,
+    )
+
+
 def timestep_contributions(
     cell: Cell,
     xs: PyTree,
@@ -425,11 +580,26 @@ def timestep_contributions(
     - `step_loss`: ``step_loss(carry_t, y_t) -> scalar``; close over any readout.
     - `ys`: per-step targets, a pytree with leading axis T (e.g. (T, out)); ``None``
       (the default) when the loss needs none (``step_loss`` then receives ``y=None``).
-    - `method`: ``"scan"`` (default; batched backward scan, log-space, triangular) or
+    - `method`: ``"scan"`` (default; batched backward scan, log-space, triangular),
       ``"jacrev"`` (``jax.jacrev`` of all step losses w.r.t. zero perturbations added
-      to every state, a reference that is O(T²·S) in memory, linear-space only).
+      to every state, a reference that is O(T²·S) in memory, linear-space only), or
+      ``"diagonal"``, the closed form for cells linear in their carry (the diagonal
+      protocol: ``LRUCell``, ``DiagonalLinearCell``, ``MinGRUCell``, ``MinLSTMCell``).
+      There ``∂z_t/∂z_k = diag(Π_{j=k+1..t} a_j)``, so with ĝ_t = ∂L_t/∂z_t
+
+          log ‖∂L_t/∂s_k‖ = ½ log Σ_d |ĝ_{t,d}|² exp(2 Σ_{j=k+1..t} log|a_{j,d}|),
+
+      a log-sum-exp over the units of running sums of ``log|a|``, exact in the vanishing
+      and exploding regimes alike (for the LRU's complex ``a`` each unit's 2×2 block is
+      ``|Π a|`` times a rotation, so ``|ĝ_{t,d}|`` is the norm of its (Re, Im) pair;
+      ``to_diagonal`` must keep the carry's norm, as it does for these cells: checked).
+      ``param_grads`` come from one vjp of each step (vmapped) with the adjoints
+      ``λ_k = Σ_{t≥k} ∂L_t/∂s_k``, themselves the elementwise linear recurrence
+      ``μ_k = ĝ_k + a_{k+1} μ_{k+1}``: no row is pulled back through the cell. O(T²·D)
+      elementwise work, vectorised over rows.
     - `blocks`: with ``"scan"``, how many row blocks to split the backward pass into
-      (each block carries only the rows t ≥ its start; 4 does ≈ 62 % of the full work).
+      (each block carries only the rows t ≥ its start; 4 does ≈ 62 % of the full work);
+      unused by the other methods.
 
     **Returns:** :class:`Contributions` (``norms`` (T, T), ``log_norms`` (T, T),
     ``param_grads`` (T, ...) per leaf, ``losses`` (T,)) with flags ``finite``,
@@ -438,10 +608,15 @@ def timestep_contributions(
 
     **Raises:** ``ValueError`` for T = 0, mismatched `xs`/`ys` lengths, NaN or inf in
     concrete `xs`/`carry0`/`ys`/cell parameters, a `step_loss` that does not return a
-    real scalar, or an unknown `method`; ``TypeError`` for a `step_loss` that is not
-    callable with ``(carry, y)`` or a Python list for `xs`/`ys`.
+    real scalar, an unknown `method`, or (``"diagonal"``) a cell whose ``to_diagonal``
+    does not keep the carry's norm; ``TypeError`` for a `step_loss` that is not
+    callable with ``(carry, y)``, a Python list for `xs`/`ys`, or ``method="diagonal"``
+    with a cell without ``diagonal_step`` (the message names `method`, the method to add
+    and its one-line form).
 
-    Reference: Pascanu, Mikolov & Bengio, ICML 2013, eqs. (3)-(5).
+    Reference: Pascanu, Mikolov & Bengio, ICML 2013, eqs. (3)-(5); the closed form for
+    diagonal linear recurrences: Orvieto et al., ICML 2023; Zucchet & Orvieto,
+    NeurIPS 2024.
 
     >>> import jax, jax.numpy as jnp, rnngrad as rg
     >>> cell = rg.VanillaCell(1, 4, weight_hh_init=rg.init.orthogonal(0.5),
@@ -450,11 +625,23 @@ def timestep_contributions(
     ...                                 lambda h, y: jnp.sum(h * y), jnp.ones((3, 4)))
     >>> [round(float(v), 6) for v in res.norms[2]]
     [0.5, 1.0, 2.0]
+    >>> import equinox as eqx
+    >>> lin = rg.DiagonalLinearCell(1, 2, key=jax.random.key(0))
+    >>> lin = eqx.tree_at(lambda c: c.lam, lin, jnp.full(2, 0.5))  # λ = 0.5
+    >>> res = rg.timestep_contributions(lin, jnp.ones((2000, 1)), jnp.zeros(2),
+    ...                                 lambda h, y: jnp.sum(h), method="diagonal")
+    >>> round(float(res.log_norms[-1, 0]), 6)  # log10(‖(1, 1)‖ · 0.5^1999)
+    -601.608446
     """
-    check_choice("method", method, ("scan", "jacrev"))
+    check_choice("method", method, ("scan", "jacrev", "diagonal"))
     params, flat, s0, length = _flatten_problem(cell, xs, carry0)
+    if method == "diagonal":
+        check_diagonal_call(cell, xs, carry0, '`method="diagonal"`', 'method="scan"')
+        _check_isometric(cell, carry0)
     _check_step_loss(step_loss, carry0, _check_targets(ys, length))
-    if method == "jacrev":
+    if method == "diagonal":
+        result = _contributions_diagonal(cell, xs, carry0, step_loss, ys)
+    elif method == "jacrev":
         result = _contributions_jacrev(flat, params, xs, s0, step_loss, ys)
     else:
         blocks = check_positive_int("blocks", blocks)

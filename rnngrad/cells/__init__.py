@@ -2,7 +2,9 @@
 
 Every cell is an :class:`AbstractCell` (``__call__(x, carry)``, ``init_carry()``, and the
 optional ``scale_recurrent``, ``fold_recurrent_scale``, ``recurrent_weight``, ``gain``,
-``output``) or is adapted to one here: equinox's ``GRUCell``/``LSTMCell`` in ``_gated``.
+``output``, and the diagonal protocol ``diagonal_step``/``to_diagonal``/``from_diagonal``
+of cells linear in their carry) or is adapted to one here: equinox's
+``GRUCell``/``LSTMCell`` in ``_gated``.
 This subpackage is the only place in rnngrad that looks at a cell's class.
 """
 
@@ -19,13 +21,18 @@ from ._minimal import (
 from ._protocol import (
     cell_output as cell_output,
     check_cell as check_cell,
+    check_diagonal as check_diagonal,
+    diagonal_step as diagonal_step,
     flatten_carry as flatten_carry,
     fold_recurrent_scale as fold_recurrent_scale,
+    from_diagonal as from_diagonal,
     gain as gain,
+    has_diagonal_step as has_diagonal_step,
     init_carry as init_carry,
     recurrent_weight as recurrent_weight,
     scale_recurrent as scale_recurrent,
     state_size as state_size,
+    to_diagonal as to_diagonal,
 )
 from ._recipes import (
     chrono_lstm as chrono_lstm,
@@ -49,11 +56,15 @@ __all__ = [
     "VanillaCell",
     "cell_output",
     "check_cell",
+    "check_diagonal",
     "chrono_lstm",
+    "diagonal_step",
     "flatten_carry",
     "fold_recurrent_scale",
+    "from_diagonal",
     "gain",
     "gru",
+    "has_diagonal_step",
     "init",
     "init_carry",
     "irnn",
@@ -63,4 +74,5 @@ __all__ = [
     "scale_recurrent",
     "spectral_rnn",
     "state_size",
+    "to_diagonal",
 ]

@@ -37,6 +37,11 @@ __all__ = [
     "cell_output",
     "flatten_carry",
     "state_size",
+    "diagonal_step",
+    "to_diagonal",
+    "from_diagonal",
+    "has_diagonal_step",
+    "check_diagonal",
 ]
 
 
@@ -223,3 +228,82 @@ def state_size(cell: Cell) -> int:
     """
     shapes = jax.eval_shape(lambda: init_carry(cell))
     return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
+
+
+# --------------------------------------------------------------------------- diagonal protocol
+
+_DIAGONAL_FORM = (
+    "def diagonal_step(self, x): return a, b  # (D,) each, a independent of the carry, "
+    "with cell(x, carry) == from_diagonal(a * to_diagonal(carry) + b)"
+)
+
+
+def has_diagonal_step(cell: Cell) -> bool:
+    """Whether `cell` says it is linear in its carry: it has a ``diagonal_step`` method."""
+    return callable(getattr(cell, "diagonal_step", None))
+
+
+def check_diagonal(cell: Cell, needed_by: str, instead: str) -> None:
+    """Raise a ``TypeError`` unless `cell` has ``diagonal_step`` (the diagonal protocol).
+
+    `needed_by` is the option that asked for it (e.g. ``"`parallel=True`"``), quoted
+    first in the message; `instead` the option that works for every cell (e.g.
+    ``"parallel=False"``). The message names the missing method and its one-line form.
+    """
+    check_cell(cell, needs="diagonal_step")
+    if not has_diagonal_step(cell):
+        raise TypeError(
+            f"{needed_by} needs a cell linear in its carry, with `diagonal_step`: "
+            f"{type(cell).__name__} has none (its step is not affine in the carry, or it "
+            f"does not say so). Use {instead}, or add to the cell `{_DIAGONAL_FORM}` "
+            "(with `to_diagonal`/`from_diagonal` when the carry is not already the "
+            "diagonal coordinates)."
+        )
+
+
+def diagonal_step(cell: Cell, x: PyTree) -> tuple[Array, Array]:
+    """``(a, b)`` of one step of a cell linear in its carry: ``cell.diagonal_step(x)``.
+
+    The *diagonal protocol* of the cells whose carry enters linearly (``LRUCell``,
+    ``DiagonalLinearCell``, ``MinGRUCell``, ``MinLSTMCell``): ``a`` and ``b`` are arrays
+    of shape (D,), real or complex, with ``a`` depending on the input but never on the
+    carry, such that for every carry ``cell(x, carry) == from_diagonal(a *
+    to_diagonal(carry) + b)``. ``rg.unroll(..., parallel=True)`` composes them with an
+    associative scan; ``rg.timestep_contributions(..., method="diagonal")`` reads the
+    gradient's products ``Π a`` in closed form.
+
+    **Arguments:** `cell`; `x`: one step's input (input_size,).
+
+    **Returns:** ``(a, b)``, each (D,).
+
+    **Raises:** ``TypeError`` for a cell without ``diagonal_step`` (the message shows its
+    one-line form).
+
+    >>> import jax, jax.numpy as jnp, rnngrad as rg
+    >>> cell = rg.DiagonalLinearCell(1, 3, key=jax.random.key(0))
+    >>> a, b = rg.cells.diagonal_step(cell, jnp.ones(1))
+    >>> a.shape, bool(jnp.allclose(cell(jnp.ones(1), jnp.ones(3)), a + b))
+    ((3,), True)
+    """
+    check_cell(cell, needs="diagonal_step")
+    return _optional(cell, "diagonal_step", _DIAGONAL_FORM)(x)
+
+
+def to_diagonal(cell: Cell, carry: PyTree) -> Array:
+    """The carry in the coordinates where the recurrence is diagonal: ``cell.to_diagonal``.
+
+    A cell without ``to_diagonal`` keeps its carry as it is (the identity: a carry that
+    is one (D,) array, as for the real diagonal cells). For ``LRUCell`` the real carry
+    ``(Re h, Im h)`` (2H,) becomes the complex ``h`` (H,).
+
+    **Returns:** z, (D,).
+    """
+    method = getattr(cell, "to_diagonal", None)
+    return carry if method is None else method(carry)
+
+
+def from_diagonal(cell: Cell, z: Array) -> PyTree:
+    """The carry of diagonal coordinates `z` (D,): ``cell.from_diagonal(z)``, the inverse
+    of :func:`to_diagonal` (the identity for a cell without ``from_diagonal``)."""
+    method = getattr(cell, "from_diagonal", None)
+    return z if method is None else method(z)
