@@ -561,3 +561,124 @@ def test_bad_steps_name_the_argument(name):
         cell([1.0, 2.0], carry)
     with pytest.raises(ValueError, match="vmap for batches"):
         cell(XS, carry)
+
+
+# --------------------------------------------------------------------------- EncodedCell
+
+
+def _gelu(a):
+    """jax.nn.gelu's default (tanh) approximation, in NumPy."""
+    return 0.5 * a * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (a + 0.044715 * a**3)))
+
+
+def _np_encode(encoder, x, activation):
+    """The MLP by hand: hidden layers with `activation`, a linear output layer."""
+    a = _np(x)
+    for i, layer in enumerate(encoder.layers):
+        a = _np(layer.weight) @ a + _np(layer.bias)
+        if i < len(encoder.layers) - 1:
+            a = activation(a)
+    return a
+
+
+@pytest.mark.parametrize(
+    "inner, depth, activation, np_activation",
+    [
+        ("lru", 1, jax.nn.gelu, _gelu),
+        ("mingru", 2, jnp.tanh, np.tanh),
+        ("indrnn", 0, jax.nn.gelu, _gelu),
+    ],
+)
+def test_encoded_cell_matches_a_numpy_mlp_then_the_inner_oracle(
+    inner, depth, activation, np_activation
+):
+    inner_cell = tool_cell(inner)
+    cell = rg.EncodedCell(
+        5, inner_cell, width=7, depth=depth, activation=activation, key=jax.random.key(4)
+    )
+    assert len(cell.encoder.layers) == depth + 1
+    xs = jax.random.normal(jax.random.key(6), (T, 5))
+    encoded = np.stack([_np_encode(cell.encoder, x, np_activation) for x in xs])
+    states, jacs = oracle(inner_cell, encoded)
+    assert_close(rg.unroll(cell, xs, cell.init_carry()), states)
+    assert_close(jax.jacfwd(cell, argnums=1)(xs[3], jnp.asarray(states[2])), jacs[3])
+    last = jnp.asarray(states[-1])
+    assert_close(cell.output(last), rg.cells.cell_output(inner_cell, last), 0.0)
+    assert rg.cells.has_diagonal_step(cell) == (inner in DIAGONAL)
+
+
+def test_encoded_lru_parallel_unroll_and_diagonal_anatomy():
+    k1, k2 = jax.random.split(jax.random.key(7))
+    cell = rg.EncodedCell(5, rg.LRUCell(4, H, r_min=0.5, key=k1), key=k2)
+    xs = jax.random.normal(jax.random.key(8), (T, 5))
+    carry0 = jax.random.normal(jax.random.key(9), (2 * H,))
+    assert_close(rg.unroll(cell, xs, carry0, parallel=True), rg.unroll(cell, xs, carry0), 1e-13)
+
+    def loss(c, parallel):
+        return jnp.sum(jnp.sin(rg.unroll(c, xs, carry0, parallel=parallel)))
+
+    params = eqx.filter(cell, eqx.is_inexact_array)
+    g_par = jax.grad(lambda p: loss(eqx.combine(p, cell), True))(params)
+    g_seq = jax.grad(lambda p: loss(eqx.combine(p, cell), False))(params)
+    for a, b in zip(jax.tree_util.tree_leaves(g_par), jax.tree_util.tree_leaves(g_seq)):
+        assert_close(a, b, 1e-12)
+
+    def step_loss(carry, y):
+        return 0.5 * jnp.sum((jnp.tanh(carry) - y) ** 2)
+
+    diag = rg.timestep_contributions(cell, xs, carry0, step_loss, YS, method="diagonal")
+    scan = rg.timestep_contributions(cell, xs, carry0, step_loss, YS)
+    finite = np.isfinite(np.asarray(scan.log_norms))
+    assert np.array_equal(finite, np.isfinite(np.asarray(diag.log_norms)))
+    err = np.max(np.abs(np.asarray(diag.log_norms)[finite] - np.asarray(scan.log_norms)[finite]))
+    assert err <= 1e-10
+
+
+def test_encoded_cell_scales_and_folds_the_inner_recurrence():
+    k1, k2 = jax.random.split(jax.random.key(10))
+    inner = make_cell("lru", key=k1)
+    cell = rg.EncodedCell(5, inner, key=k2)
+    x, carry = jnp.ones(5), jnp.ones(2 * H)
+    scales = jnp.array([0.5, 0.9])
+    stepped = jax.vmap(lambda s: rg.scale_recurrent(cell, s)(x, carry))(scales)
+    for s, row in zip(scales, stepped):
+        assert_close(row, rg.scale_recurrent(inner, s)(cell.encode(x), carry))
+    one = rg.scale_recurrent(cell, 0.9)
+    assert_close(rg.recurrent_weight(one), rg.recurrent_weight(rg.scale_recurrent(inner, 0.9)))
+    xs = jax.random.normal(jax.random.key(11), (T, 5))
+    folded = rg.cells.fold_recurrent_scale(one)
+    assert_close(rg.unroll(folded, xs, folded.init_carry()), rg.unroll(one, xs, one.init_carry()))
+    assert rg.cells.gain(cell) == rg.cells.gain(inner)
+
+
+class _NoSize(rg.AbstractCell):
+    """A cell of the protocol without an ``input_size`` attribute."""
+
+    def __call__(self, x, carry):
+        return carry
+
+    def init_carry(self):
+        return jnp.zeros(2)
+
+
+def test_encoded_cell_bad_arguments_and_steps():
+    lru = rg.LRUCell(IN, H, key=KEY)
+    with pytest.raises(ValueError, match="EncodedCell: `depth` must be >= 0, got -1"):
+        rg.EncodedCell(3, lru, depth=-1, key=KEY)
+    with pytest.raises(ValueError, match="`width`"):
+        rg.EncodedCell(3, lru, width=0, key=KEY)
+    with pytest.raises(TypeError, match="`input_size`"):
+        rg.EncodedCell(3.0, lru, key=KEY)
+    with pytest.raises(TypeError, match="`activation`"):
+        rg.EncodedCell(3, lru, activation="gelu", key=KEY)
+    with pytest.raises(TypeError, match="`key`"):
+        rg.EncodedCell(3, lru, key=0)
+    with pytest.raises(TypeError, match="int `input_size`"):
+        rg.EncodedCell(3, _NoSize(), key=KEY)
+    with pytest.raises(TypeError, match="cell protocol"):
+        rg.EncodedCell(3, "lru", key=KEY)
+    cell = rg.EncodedCell(3, lru, key=KEY)
+    with pytest.raises(ValueError, match=r"`x` must have shape \(3,\)"):
+        cell(jnp.ones(IN), cell.init_carry())
+    with pytest.raises(TypeError, match="`x` must be a real floating"):
+        cell(jnp.ones(3, jnp.int32), cell.init_carry())

@@ -11,6 +11,7 @@ This subpackage is the only place in rnngrad that looks at a cell's class.
 from . import _init as init
 from ._abstract import AbstractCell as AbstractCell, Cell as Cell
 from ._echo_state import EchoStateCell as EchoStateCell
+from ._encoded import EncodedCell as EncodedCell
 from ._indrnn import IndRNNCell as IndRNNCell
 from ._lru import LRUCell as LRUCell
 from ._minimal import (
@@ -49,6 +50,7 @@ __all__ = [
     "Cell",
     "DiagonalLinearCell",
     "EchoStateCell",
+    "EncodedCell",
     "IndRNNCell",
     "LRUCell",
     "MinGRUCell",
