@@ -1,12 +1,13 @@
 """Run every experiment and benchmark; write results/REPORT.md: figures, tables, paper vs ours.
 
 Command:   python experiments/report.py [--full] [--out results] [--only NAME ...] [--reuse]
-Runtime:   quick (default): about 6 minutes on a 2-core CPU; --full: about an hour
-           (vanishing takes most of it). Each run's seconds are in <out>/report.json.
+Runtime:   quick (default): about 9 minutes on a 2-core CPU; --full: about 1 h 45 min
+           (vanishing and memory_curse take most of it). Each run's seconds are in
+           <out>/report.json.
 What it does:
-  Runs each experiment (gradient_flow, vanishing, exploding, echo_state, flossing) and
-  each benchmark script in its own process (--quick unless --full, output in
-  <out>/<name>/), keeps every printed table, and writes <out>/REPORT.md with each figure,
+  Runs each experiment (gradient_flow, vanishing, exploding, echo_state, flossing,
+  memory_curse) and each benchmark script in its own process (--quick unless --full,
+  output in <out>/<name>/), keeps every printed table, and writes <out>/REPORT.md with each figure,
   each table and one row "result | paper | ours | match?" per paper comparison. The
   comparisons are the scripts' own `EXPERIMENT.expected` (data) applied to their
   records' "checks", so a script and the report never disagree. It also checks the
@@ -33,8 +34,15 @@ except ImportError:  # imported as experiments.report
     from experiments import _runner
 
 HERE = Path(__file__).resolve().parent
-EXPERIMENTS = ["gradient_flow", "vanishing", "exploding", "echo_state", "flossing"]
-BENCHMARKS = ["sweep_profile", "contributions", "scaling", "long_sequence", "esn_fit"]
+EXPERIMENTS = ["gradient_flow", "vanishing", "exploding", "echo_state", "flossing", "memory_curse"]
+BENCHMARKS = [
+    "sweep_profile",
+    "contributions",
+    "scaling",
+    "long_sequence",
+    "esn_fit",
+    "parallel_scan",
+]
 
 
 def _path(name: str) -> Path:

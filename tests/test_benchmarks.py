@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import contributions, esn_fit, long_sequence, scaling, sweep_profile
+from benchmarks import (
+    contributions,
+    esn_fit,
+    long_sequence,
+    parallel_scan,
+    scaling,
+    sweep_profile,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = "torch not installed (hidden by RNNGRAD_BENCH_NO_TORCH)"
@@ -39,7 +46,7 @@ def recs(tmp_path_factory):
     recs = {"sweep_profile": json.loads((out / "sweep_profile.json").read_text())}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RNNGRAD_BENCH_NO_TORCH", "1")
-        for module in (contributions, scaling, long_sequence, esn_fit):
+        for module in (contributions, scaling, long_sequence, esn_fit, parallel_scan):
             name = module.__name__.split(".")[-1]
             recs[name] = module.main(["--quick", "--repeats", "2", "--out", str(out)])
             assert json.loads((out / f"{name}.json").read_text())["table"] == recs[name]["table"]
@@ -151,3 +158,32 @@ def test_oracle_profile_is_the_last_row_of_the_contributions():
     rows = _oracle.tanh_contributions(w, w_ih, np.zeros(5), xs, ys, [1.3])
     profile = _oracle.tanh_final_profile(w, w_ih, np.zeros(5), xs, [1.3])
     np.testing.assert_allclose(rows[:, -1], profile, rtol=1e-12)
+
+
+def test_parallel_scan_benchmark_numbers(recs):
+    rec = recs["parallel_scan"]
+    rows, checks = rec["rows"], rec["checks"]
+    assert [r["length"] for r in rows["unroll"]] == rec["config"]["lengths"]
+    for r in rows["unroll"]:
+        ratio = r["sequential_forward"]["median_s"] / r["parallel_forward"]["median_s"]
+        assert r["forward_ratio"] == pytest.approx(ratio)
+        assert r["max_rel_diff"] < 1e-4  # float32: the two scans agree to rounding
+    for r in rows["anatomy"]:
+        assert r["same_zeros"] and r["max_abs_dlog10"] < 1e-3
+        assert r["ratio"] == pytest.approx(r["scan"]["median_s"] / r["diagonal"]["median_s"])
+    assert checks["anatomy_same_zeros"] is True
+    assert set(rec["targets"]) == {"parallel_grad_speedup_at_max_T", "closed_form_speedup_at_max_T"}
+
+
+@pytest.mark.parametrize(
+    "ratios, expected",
+    [
+        ([0.5, 0.8, 0.9], None),  # never faster
+        ([1.2, 1.5, 2.0], 10.0),  # faster everywhere: the first T
+        ([0.5, 2.0, 3.0], 10.0 * 10.0 ** (math.log(2) / math.log(4))),  # log-interpolated
+        ([2.0, 0.5, 1.5], 100.0 * 10.0 ** (math.log(2) / math.log(3))),  # the last crossing
+    ],
+)
+def test_parallel_scan_crossover(ratios, expected):
+    got = parallel_scan.crossover([10, 100, 1000], ratios)
+    assert got == expected if expected is None else got == pytest.approx(expected)

@@ -34,6 +34,17 @@ class AbstractCell(eqx.Module):
     - ``output(self, carry) -> (features,)``: what a readout sees (default: the whole
       flattened carry).
 
+    Optional, for cells linear in their carry (the LRU, minGRU/minLSTM, the diagonal
+    linear cell; an ``EncodedCell`` around one of them):
+
+    - ``diagonal_step(self, x) -> (a, b)``: the step as ``z' = a ⊙ z + b`` in diagonal
+      coordinates z (complex for the LRU), both of shape (modes,); a property that
+      returns None is read as "not linear in the carry". Needed by
+      ``rg.unroll(..., parallel=True)`` (an associative scan) and by
+      ``rg.timestep_contributions(..., method="diagonal")`` (the closed form).
+    - ``to_diagonal(self, carry) -> z`` and ``from_diagonal(self, z) -> carry``: the
+      change of coordinates and its inverse, keeping any leading (time) axes.
+
     A cell that does not subclass this class but has ``__call__`` and ``init_carry``
     works everywhere too; equinox's ``GRUCell`` and ``LSTMCell`` are adapted in one place.
 
