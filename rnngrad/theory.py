@@ -1,7 +1,10 @@
 """Theory beside the measurements: closed-form predictions and bounds.
 
 Pascanu, Mikolov & Bengio (2013)'s per-step rate ``‖W_rec‖₂ γ``, its sufficient
-condition for vanishing gradients and the resulting bound on ``‖∂L_t/∂s_k‖``.
+condition for vanishing gradients and the resulting bound on ``‖∂L_t/∂s_k‖``; the
+mean-field prediction for random networks (``meanfield``: q*, χ₁, the rate ½ ln χ₁;
+``critical_gain``: the edge of chaos); the curse of memory of linear recurrences
+(``curse_of_memory``, with ``measured_sensitivity`` its measured counterpart).
 
 >>> import jax, rnngrad as rg
 >>> cell = rg.VanillaCell(1, 4, weight_hh_init=rg.init.orthogonal(0.5), key=jax.random.key(0))
@@ -9,6 +12,11 @@ condition for vanishing gradients and the resulting bound on ``‖∂L_t/∂s_k�
 True
 """
 
+from ._meanfield import (
+    MeanField as MeanField,
+    critical_gain as critical_gain,
+    meanfield as meanfield,
+)
 from ._memory import (
     MemoryMoments as MemoryMoments,
     ParameterSensitivity as ParameterSensitivity,
@@ -22,9 +30,12 @@ from ._theory import (
 )
 
 __all__ = [
+    "MeanField",
     "MemoryMoments",
     "ParameterSensitivity",
+    "critical_gain",
     "curse_of_memory",
+    "meanfield",
     "measured_sensitivity",
     "pascanu_bound",
     "pascanu_rate",
