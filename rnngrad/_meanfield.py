@@ -37,7 +37,14 @@ from jaxtyping import Array, ArrayLike, Bool, Float
 from ._checks import Checked, check_int, describe, is_concrete
 from .cells._vanilla import activation_of, check_nonlinearity
 
-__all__ = ["MeanField", "critical_gain", "meanfield"]
+__all__ = [
+    "MeanField",
+    "MeanFieldComparison",
+    "compare_meanfield",
+    "critical_gain",
+    "meanfield",
+    "random_vanilla_network",
+]
 
 _Z_MAX = 10.0  # the quadrature's range in z; P(|z| > 10) = 1.5e-23
 _NEWTON_STEPS = 80  # quadratic convergence; linear (halving) at a double root (the edge)
@@ -358,3 +365,150 @@ def critical_gain(
             "nonlinearity has no edge of chaos (e.g. χ₁ < 1 at every gain)."
         )
     return gain
+
+
+# --------------------------------------------------------------------------- measured
+
+
+class MeanFieldComparison(eqx.Module):
+    """A random network's measured gradient rate and λ₁ next to the mean-field prediction.
+
+    Scalars (arrays of the sigmas' broadcast shape under ``jax.vmap``); natural log per step:
+
+    - `predicted_rate`: ``½ ln χ₁`` of :func:`meanfield`.
+    - `gradient_rate`: the least-squares slope of ``ln ‖∂L/∂s_{T-d}‖`` on the lag d
+      (``rg.growth_rate`` of the exact ``rg.final_step_profile``, lags after the warm-up),
+      for ``L = c · s_T`` with a random unit vector c.
+    - `lyapunov`: λ₁ (``rg.lyapunov_spectrum`` with one vector, after the warm-up).
+    - `predicted_q`: q*; `measured_q`: the mean squared pre-activation over units and the
+      steps after the warm-up.
+    """
+
+    predicted_rate: Float[Array, "..."]
+    gradient_rate: Float[Array, "..."]
+    lyapunov: Float[Array, "..."]
+    predicted_q: Float[Array, "..."]
+    measured_q: Float[Array, "..."]
+
+
+def random_vanilla_network(
+    nonlinearity: Checked[str | Callable[[Array], Array]],
+    *,
+    sigma_w: Checked[ArrayLike],
+    sigma_b: Checked[ArrayLike] = 0.0,
+    sigma_x: Checked[ArrayLike] = 0.0,
+    hidden_size: Checked[int],
+    key: Any,
+):
+    """The mean-field ensemble's network: an ``rg.VanillaCell(N, N)`` with ``W_ij ~ N(0,
+    σ_w²/N)``, ``b_i ~ N(0, σ_b²)`` and input weights ``σ_x I`` (inputs ``x_t ~ N(0, I)``
+    then add an independent drive of variance σ_x² to every unit). Traceable in the sigmas
+    and the key (``jax.vmap`` over them)."""
+    from .cells import VanillaCell
+
+    k_w, k_b, k_cell = jax.random.split(key, 3)
+    n = hidden_size
+
+    def recurrent(_key: Any, shape: tuple, dtype: Any) -> Array:
+        return (sigma_w / math.sqrt(n)) * jax.random.normal(k_w, shape, dtype)
+
+    def inputs(_key: Any, shape: tuple, dtype: Any) -> Array:
+        return sigma_x * jnp.eye(n, dtype=dtype)
+
+    cell = VanillaCell(
+        n, n, nonlinearity=nonlinearity, weight_hh_init=recurrent, weight_ih_init=inputs,
+        key=k_cell,
+    )  # fmt: skip
+    bias = sigma_b * jax.random.normal(k_b, cell.bias.shape, cell.bias.dtype)
+    return eqx.tree_at(lambda c: c.bias, cell, bias)
+
+
+def compare_meanfield(
+    nonlinearity: Checked[str | Callable[[Array], Array]],
+    *,
+    sigma_w: Checked[ArrayLike],
+    sigma_b: Checked[ArrayLike] = 0.0,
+    sigma_x: Checked[ArrayLike] = 0.0,
+    hidden_size: Checked[int] = 1000,
+    steps: Checked[int] = 600,
+    warmup: Checked[int] = 200,
+    key: Any,
+) -> MeanFieldComparison:
+    """Measure a random vanilla RNN's gradient rate and λ₁, next to the mean-field rate.
+
+    Draws one network of :func:`random_vanilla_network` (N = `hidden_size`), runs it for
+    `steps` steps from a random state (``s_0 ~ N(0, 1)`` per unit) on inputs ``x_t ~ N(0,
+    I)`` (only felt through σ_x), and measures, after `warmup` steps: the exact gradient
+    rate, λ₁ and the pre-activation variance (:class:`MeanFieldComparison`), beside
+    ``½ ln χ₁`` and q* of :func:`meanfield`.
+
+    What differs at finite N (so the measured values scatter around the prediction by a
+    few hundredths at N = 1000): in the ordered phase with a bias the network settles at
+    a fixed point s*, and then λ₁ = ln ρ(J*) with ``J* = diag φ'(a*) W``, the spectral
+    radius of one finite matrix rather than the mean-field average; the largest
+    eigenvalue of a finite random W lies outside the circle of radius σ_w (by
+    O(N^-1/2)); and the rate is fitted over a finite window. The mean-field rate describes
+    ``E‖g‖²``, λ₁ the typical ``ln ‖g‖``; they coincide as N → ∞.
+
+    **Arguments:** `nonlinearity` as :func:`meanfield`; `sigma_w`, `sigma_b`, `sigma_x`:
+    scalars >= 0 (``jax.vmap`` this function for a grid); `hidden_size` N; `steps` T and
+    `warmup` (0 <= warmup <= T - 10); `key`: a ``jax.random`` key.
+
+    **Returns:** a :class:`MeanFieldComparison` of scalars.
+
+    **Raises:** as :func:`meanfield`; ``ValueError``/``TypeError`` for bad sizes, a
+    `warmup` leaving fewer than 10 steps, non-scalar sigmas, or a bad key.
+
+    Reference: M. Chen, J. Pennington & S. Schoenholz, "Dynamical isometry and a mean
+    field theory of RNNs", ICML 2018; R. Engelken, F. Wolf & L. F. Abbott, Phys. Rev.
+    Research 5 (2023) (Lyapunov spectra of random RNNs).
+
+    >>> import jax, rnngrad as rg
+    >>> cmp = rg.theory.compare_meanfield("tanh", sigma_w=0.5, hidden_size=50, steps=60,
+    ...                                   warmup=20, key=jax.random.key(0))
+    >>> round(float(cmp.predicted_rate), 4)  # ln 0.5: the origin is the fixed point
+    -0.6931
+    """
+    from ._analysis import growth_rate
+    from ._anatomy import final_step_profile
+    from ._checks import check_key
+    from ._dynamics import lyapunov_spectrum
+
+    check_key("key", key, where="compare_meanfield")
+    n = check_int("hidden_size", hidden_size, minimum=1)
+    steps = check_int("steps", steps, minimum=10)
+    warmup = check_int("warmup", warmup, minimum=0)
+    if steps - warmup < 10:
+        raise ValueError(
+            f"`warmup` must leave at least 10 measured steps, got warmup = {warmup} of "
+            f"steps = {steps}."
+        )
+    for name, value in (("sigma_w", sigma_w), ("sigma_b", sigma_b), ("sigma_x", sigma_x)):
+        if jnp.ndim(value) != 0:
+            raise ValueError(
+                f"`{name}` must be a scalar here (jax.vmap compare_meanfield for a grid), "
+                f"got {describe(value)}."
+            )
+    predicted = meanfield(nonlinearity, sigma_w=sigma_w, sigma_b=sigma_b, sigma_x=sigma_x)
+    k_net, k_s0, k_x, k_c = jax.random.split(key, 4)
+    cell = random_vanilla_network(
+        nonlinearity, sigma_w=sigma_w, sigma_b=sigma_b, sigma_x=sigma_x, hidden_size=n,
+        key=k_net,
+    )  # fmt: skip
+    dtype = cell.weight_hh.dtype
+    s0 = jax.random.normal(k_s0, (n,), dtype)
+    xs = jax.random.normal(k_x, (steps, n), dtype)
+    readout = jax.random.normal(k_c, (n,), dtype)
+    readout = readout / jnp.linalg.norm(readout)
+    profile = final_step_profile(cell, xs, s0, lambda s: readout @ s)
+    lags = profile.log_norms[::-1]  # lag d = 0..T-1 before the final state
+    window = steps - warmup  # lags whose states are past the warm-up
+    rate = growth_rate(lags[:window], start=window // 4)  # after the readout aligns
+    lyap = lyapunov_spectrum(cell, xs, s0, 1, warmup=warmup).exponents[0]
+
+    from ._unroll import unroll
+
+    states = unroll(cell, xs, s0)
+    before = jnp.concatenate([s0[None], states[:-1]])[warmup:]
+    pre = before @ cell.weight_hh.T + xs[warmup:] @ cell.weight_ih.T + cell.bias
+    return MeanFieldComparison(predicted.rate, rate, lyap, predicted.q_star, jnp.mean(pre**2))

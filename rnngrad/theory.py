@@ -14,8 +14,11 @@ True
 
 from ._meanfield import (
     MeanField as MeanField,
+    MeanFieldComparison as MeanFieldComparison,
+    compare_meanfield as compare_meanfield,
     critical_gain as critical_gain,
     meanfield as meanfield,
+    random_vanilla_network as random_vanilla_network,
 )
 from ._memory import (
     MemoryMoments as MemoryMoments,
@@ -31,13 +34,16 @@ from ._theory import (
 
 __all__ = [
     "MeanField",
+    "MeanFieldComparison",
     "MemoryMoments",
     "ParameterSensitivity",
+    "compare_meanfield",
     "critical_gain",
     "curse_of_memory",
     "meanfield",
     "measured_sensitivity",
     "pascanu_bound",
     "pascanu_rate",
+    "random_vanilla_network",
     "vanishing_guaranteed",
 ]
