@@ -11,9 +11,14 @@ What it does (float64): a tanh RNN, H = 64, W_rec = g · W0, W0 ~ N(0, 1/H), run
 What it shows: the rate is negative (vanishing) below the edge, ≈ 0 at g = 1 (full size)
   and positive beyond; it equals λ₁, and where either is resolved (beyond ±0.01 per step)
   their signs agree. Pascanu's condition ‖W_rec‖₂γ < 1 holds only far below the edge.
+  Beside them, mean-field theory (rg.theory.meanfield: ½ ln χ₁ for W_ij ~ N(0, g²/H);
+  edge χ₁ = 1 at g = 1). Why λ₁ does not cross 0 at exactly 1: this finite W0's spectral
+  radius ρ ≠ 1 puts the loss of stability of the origin at g = 1/ρ (below it λ₁ = ln gρ),
+  and past it the network first oscillates (λ₁ ≈ 0) before it turns chaotic.
 Numbers: the printed tables; record["nonlinearities"][cell] (per-gain fitted_rate,
   lyapunov, log_pascanu_rate; the agreement scores), record["tanh_lyapunov_zero_crossing"],
-  record["checks"]; the lag profiles and contribution matrices are in gradient_flow.npz.
+  record["meanfield"] (predicted rates, critical gain, ρ(W0)), record["checks"]; the lag
+  profiles and contribution matrices are in gradient_flow.npz.
 Outputs (in --out): profiles.png, contributions.png, rates.png, gradient_flow.json/.npz.
 """
 
@@ -98,14 +103,40 @@ def run(cfg: dict) -> tuple[dict, dict]:
     heat = rg.sweep(contributions, scale=jnp.asarray(HEAT_SCALES)).values
     arrays.update({f"contribution_{k}": np.asarray(v) for k, v in heat.items()})
 
+    # Mean-field theory (W_ij ~ N(0, g²/H), no bias, no input): rate ½ ln χ₁(g), edge at
+    # χ₁ = 1, g = 1. A finite W0 has its own spectral radius ρ: its origin is stable for
+    # g < 1/ρ, where λ₁ = ln(g ρ) (linear decay), not ln g.
+    theory = {n: np.asarray(rg.theory.meanfield(n, sigma_w=jnp.asarray(s)).rate)
+              for n in ("tanh", "identity")}  # fmt: skip
+    edge = float(rg.theory.critical_gain("tanh"))
+    rho = float(np.max(np.abs(np.linalg.eigvals(np.asarray(cells["tanh"].weight_hh)))))
+    stable = s < 0.95 / rho
+    chaotic = np.flatnonzero(lam > MARGINAL)
+    onset = float(s[chaotic[0]]) if chaotic.size else None
+    band = (s >= 1.0 / rho) & (s < (onset if onset is not None else np.inf))
+    meanfield = {
+        "tanh_rate": theory["tanh"],
+        "identity_rate": theory["identity"],
+        "critical_gain": edge,
+        "spectral_radius_W0": rho,
+        "finite_size_edge": 1.0 / rho,
+        "stable_max_abs_lyapunov_minus_ln_g_rho": float(
+            np.max(np.abs(lam - np.log(s * rho))[stable]) if stable.any() else np.nan
+        ),
+        "chaos_onset": onset,
+        "marginal_band_max_abs_lyapunov": float(np.max(np.abs(lam[band]))) if band.any() else None,
+        "chaotic_max_abs_lyapunov_minus_meanfield": float(
+            np.max(np.abs(lam - theory["tanh"])[chaotic]) if chaotic.size else np.nan
+        ),
+    }
     picks = np.unique(np.round(np.linspace(0, len(s) - 1, 9)).astype(int))
-    cols = [tanh["fitted_rate"], lam, tanh["log_pascanu_rate"]]
+    cols = [tanh["fitted_rate"], lam, theory["tanh"], tanh["log_pascanu_rate"]]
     cols += [nonlin[n]["fitted_rate"] for n in ("relu", "identity")]
     keys = ("sign_agreement", "resolved_gains", "class_agreement", "max_abs_rate_minus_lyapunov")
     crosses = "no crossing" if transition is None else f"crosses 0 at g ≈ {transition:.3f}"
     tables = {
         f"Gradient flow, H = {hidden}, T = {length}: rates are ln-growth per step": (
-            ["g", "tanh rate", "tanh λ1", "ln‖W‖₂γ", "relu rate", "linear rate"],
+            ["g", "tanh rate", "tanh λ1", "mean-field", "ln‖W‖₂γ", "relu rate", "linear rate"],
             [[float(s[i])] + [float(c[i]) for c in cols] for i in picks],
         ),
         f"Rate vs λ1 over {len(s)} gains (resolved: |·| > {MARGINAL}); tanh λ1 {crosses}": (
@@ -113,10 +144,27 @@ def run(cfg: dict) -> tuple[dict, dict]:
             [[n] + [r[k] for k in keys] for n, r in nonlin.items()],
         ),
     }
+    edges = (
+        f"Edge of chaos: mean-field χ₁ = 1 at g = {edge:.3f}. This W0 (H = {hidden}) has "
+        f"spectral radius ρ = {rho:.3f}: its origin is stable up to g = 1/ρ = {1 / rho:.3f} "
+        "(there λ1 = ln(g ρ), not ln g); beyond, a finite network first sits on a periodic "
+        "or quasi-periodic attractor with λ1 ≈ 0, and only later turns chaotic (λ1 > "
+        f"{MARGINAL}), where mean-field predicts weak chaos at once; tanh λ1 {crosses}"
+    )
+    mf = meanfield
+    tables[edges] = (
+        ["MF edge", "1/ρ(W0)", "chaos onset", "max|λ1| band", "max|λ1-ln gρ|", "max|λ1-MF|"],
+        [[edge, 1.0 / rho, onset if onset is not None else float("nan"),
+          mf["marginal_band_max_abs_lyapunov"] if mf["marginal_band_max_abs_lyapunov"]
+          is not None else float("nan"), mf["stable_max_abs_lyapunov_minus_ln_g_rho"],
+          mf["chaotic_max_abs_lyapunov_minus_meanfield"]]],
+    )  # fmt: skip
     checks = {f"tanh_{k}": tanh[k] for k in keys[:2]}  # sign_agreement, resolved_gains
+    checks["stable_lyapunov_minus_ln_g_rho"] = mf["stable_max_abs_lyapunov_minus_ln_g_rho"]
     checks["tanh_rate_at_g1"] = float(tanh["fitted_rate"][int(np.argmin(np.abs(s - 1.0)))])
     record = {**cfg, "scales": s, "marginal_band": MARGINAL, "nonlinearities": nonlin}
     record["tanh_lyapunov_zero_crossing"] = transition
+    record["meanfield"] = meanfield
     return {**record, "tables": tables, "checks": checks}, arrays
 
 
@@ -139,8 +187,13 @@ def draw(record: dict, arrays: dict, cfg: dict) -> dict:
         "rates.png": rg.plot.rates(
             s, [nonlin[n]["fitted_rate"] for n in CELLS], labels=list(CELLS.values()),
             lyapunov=[nonlin[n]["lyapunov"] for n in CELLS],
-            theory={"tanh: ln(‖W_rec‖₂ γ)": pascanu}, band=MARGINAL,
-            vlines={"tanh: λ1 = 0": record["tanh_lyapunov_zero_crossing"] or np.nan},
+            theory={"tanh: ln(‖W_rec‖₂ γ)": pascanu,
+                    "tanh: mean-field ½ ln χ₁": record["meanfield"]["tanh_rate"],
+                    "linear: mean-field ln g": record["meanfield"]["identity_rate"]},
+            band=MARGINAL,
+            vlines={"tanh: λ1 = 0": record["tanh_lyapunov_zero_crossing"] or np.nan,
+                    "mean-field edge χ₁ = 1": record["meanfield"]["critical_gain"],
+                    "1/ρ(W0)": record["meanfield"]["finite_size_edge"]},
             title="Gradient growth rate (lines) vs largest Lyapunov exponent (markers)",
         ),
     }  # fmt: skip
@@ -152,6 +205,9 @@ EXPECTED = (
                    "tanh_rate_at_g1", "abs<", 0.02, "{:+.4f} per step"),
     _runner.Expect("gradient rate agrees in sign with λ₁ (gains where either is beyond ±0.01)",
                    "at every gain", "tanh_sign_agreement", ">=", 1.0, "{:.1%}"),
+    _runner.Expect("below g = 1/ρ(W0): max |λ₁ - ln(g ρ(W0))|",
+                   "mean-field: ln g below the edge g = 1 (H → ∞; Poole et al. 2016)",
+                   "stable_lyapunov_minus_ln_g_rho", "abs<", 0.01, "{:.4f}"),
 )  # fmt: skip
 SIZES = {
     "quick": {"hidden": 16, "length": 400, "warmup": 100, "gains": 33, "heat_length": 30},

@@ -107,3 +107,25 @@ def test_report_assembles_identities_and_paper_rows(record, tmp_path):
     # The identities are computed, not copied: each must match.
     assert [row[-1] for row in result["identities"]] == ["yes", "yes", "yes"]
     assert any("edge of chaos" in row[0] for row in result["paper_rows"])
+
+
+def test_meanfield_column_and_finite_size_edge(record):
+    """The theory beside the measurement: ln g below the edge (q* = 0, χ₁ = g²), the
+    edge at g = 1, and the finite W0's own edge 1/ρ(W0) where λ₁ = ln(g ρ)."""
+    scales, mf = np.asarray(record["scales"]), record["meanfield"]
+    below = scales < 1.0
+    np.testing.assert_allclose(np.asarray(mf["tanh_rate"])[below], np.log(scales[below]),
+                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(mf["identity_rate"], np.log(scales), rtol=1e-12)
+    assert np.all(np.asarray(mf["tanh_rate"])[scales > 1.05] > 0)  # chaos above the edge
+    assert mf["critical_gain"] == pytest.approx(1.0, rel=1e-7)
+    assert mf["finite_size_edge"] == pytest.approx(1.0 / mf["spectral_radius_W0"])
+    lam = np.asarray(record["nonlinearities"]["tanh"]["lyapunov"])
+    stable = scales < 0.95 / mf["spectral_radius_W0"]
+    dev = np.max(np.abs(lam[stable] - np.log(scales[stable] * mf["spectral_radius_W0"])))
+    assert dev == pytest.approx(mf["stable_max_abs_lyapunov_minus_ln_g_rho"]) and dev < 0.01
+    assert record["checks"]["stable_lyapunov_minus_ln_g_rho"] == pytest.approx(dev)
+    (title,) = [t for t in record["tables"] if t.startswith("Edge of chaos")]
+    assert record["tables"][title][0][0] == "MF edge"
+    headers = next(iter(record["tables"].values()))[0]
+    assert "mean-field" in headers
