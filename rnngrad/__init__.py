@@ -34,6 +34,7 @@ from ._dynamics import (
     jacobian_product_spectra as jacobian_product_spectra,
     lyapunov_spectrum as lyapunov_spectrum,
 )
+from ._fixed_points import FixedPoints as FixedPoints, fixed_points as fixed_points
 from ._sweep import SweepResult as SweepResult, load_sweep as load_sweep, sweep as sweep
 from ._tasks import (
     AbstractTask as AbstractTask,
@@ -134,6 +135,8 @@ __all__ = [
     "timestep_contributions",
     # dynamics
     "LyapunovSpectrum",
+    "FixedPoints",
+    "fixed_points",
     "ProductSpectra",
     "jacobian_product_spectra",
     "lyapunov_spectrum",
