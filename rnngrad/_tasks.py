@@ -250,14 +250,14 @@ class AbstractTask(eqx.Module):
         labels in [0, output_size), masks that select a step.
         """
         if self.kind == "regression":
-            check_not_plain(name, y, where, f"an array of shape {batch + (self.output_size,)}")
+            check_not_plain(name, y, where, f"an array of shape {batch + self.prediction_shape}")
             if not hasattr(y, "dtype") or not (
                 jnp.issubdtype(y.dtype, jnp.floating) or jnp.issubdtype(y.dtype, jnp.integer)
             ):
                 raise TypeError(f"{where}: `{name}` must be a real array, got {describe(y)}.")
-            if tuple(y.shape) != batch + (self.output_size,):
+            if tuple(y.shape) != batch + self.prediction_shape:
                 raise ValueError(
-                    f"{where}: `{name}` must have shape {batch + (self.output_size,)} (the "
+                    f"{where}: `{name}` must have shape {batch + self.prediction_shape} (the "
                     f"target of {type(self).__name__}.sample), got {describe(y)}."
                 )
             try:
@@ -280,7 +280,8 @@ class AbstractTask(eqx.Module):
         """The training loss of ONE example.
 
         - regression: the squared error summed over outputs, ``Σ (prediction - y)²``
-          (Pascanu's ``lastLinear`` cost before the batch mean);
+          (Pascanu's ``lastLinear`` cost before the batch mean); with ``readout="every"``
+          its mean over the steps;
         - classification with ``readout="last"``: softmax cross-entropy of the logits
           `prediction` (output_size,) with the integer class `y`;
         - ``readout="every"``: the mean softmax cross-entropy over the steps where
@@ -304,6 +305,8 @@ class AbstractTask(eqx.Module):
         y = self._target(where, "y", y)
         if self.kind == "regression":
             diff = prediction - y.astype(prediction.dtype)
+            if self.readout == "every":  # the mean over steps of the per-step squared error
+                return jnp.sum(diff * diff) / self.length
             return jnp.sum(diff * diff)
         labels = y.labels if self.readout == "every" else y
         per_step = optax.softmax_cross_entropy_with_integer_labels(prediction, labels)
@@ -920,6 +923,121 @@ class CopyTask(AbstractTask):
         return xs, SequenceTarget(labels, mask)
 
 
+# --------------------------------------------------------------------------- flip-flop
+
+
+class FlipFlopTask(AbstractTask):
+    """The n-bit flip-flop (Sussillo & Barak 2013, section 3.1): remember the last pulse.
+
+    Each of the n input channels is 0 except for occasional pulses of ±1 (probability
+    `pulse_prob` per step and channel, signs ±1 with equal probability); output channel i
+    must hold the sign of the last pulse on input i, at every step. Every channel pulses at
+    step 0 here, so the target is always ±1 and a trained network needs 2ⁿ memories (the
+    paper's 8 stable fixed points for n = 3); the paper starts from an unspecified state.
+
+    Regression at every step (``readout="every"``): the loss is the mean over steps of
+    ``Σ_i (prediction_i - target_i)²``; a sequence is correct when every step has every
+    output on the right side of 0 within 1 of its target (``|prediction - target| < 1``).
+
+    **Arguments:** `length`: T >= 2; `n_bits`: n >= 1, default 3; `pulse_prob`: in (0, 1),
+    default 0.05 (keyword only); `dtype`: float dtype of ``xs`` and targets.
+
+    **Attributes:** ``input_size = output_size = n_bits``, ``kind = "regression"``;
+    ``baseline_loss = n_bits`` (predicting 0 everywhere: E[target²] = 1 per channel).
+
+    **Raises:** ``TypeError``/``ValueError`` for a bad `length`, `n_bits`, `pulse_prob`
+    or `dtype`.
+
+    >>> import jax, rnngrad as rg
+    >>> xs, ys = rg.FlipFlopTask(50).sample(jax.random.key(0))
+    >>> xs.shape, ys.shape, bool((ys[0] == xs[0]).all())
+    ((50, 3), (50, 3), True)
+    """
+
+    length: int = eqx.field(static=True)
+    n_bits: int = eqx.field(static=True)
+    pulse_prob: float = eqx.field(static=True)
+    dtype: Any = eqx.field(static=True)
+
+    kind: ClassVar[Literal["regression"]] = "regression"
+    readout: ClassVar[Literal["every"]] = "every"
+
+    @property
+    def name(self) -> str:
+        return "flipflop"
+
+    def __init__(
+        self,
+        length: Checked[int],
+        *,
+        n_bits: Checked[int] = 3,
+        pulse_prob: Checked[float] = 0.05,
+        dtype: Any = None,
+    ):
+        who = "FlipFlopTask"
+        self.length = check_int("length", length, where=who, minimum=2)
+        self.n_bits = check_int("n_bits", n_bits, where=who, minimum=1)
+        if isinstance(pulse_prob, bool) or not isinstance(pulse_prob, (int, float)):
+            raise TypeError(
+                f"{who}: `pulse_prob` must be a float in (0, 1), got {describe(pulse_prob)}."
+            )
+        if not 0.0 < float(pulse_prob) < 1.0:
+            raise ValueError(f"{who}: `pulse_prob` must lie in (0, 1), got {pulse_prob}.")
+        self.pulse_prob = float(pulse_prob)
+        self.dtype = check_float_dtype("dtype", dtype, where=who)
+
+    @property
+    def input_size(self) -> int:
+        return self.n_bits
+
+    @property
+    def output_size(self) -> int:
+        return self.n_bits
+
+    @property
+    def baseline_loss(self) -> float:
+        """The loss of predicting 0 at every step: n_bits (E[target²] = 1 per channel)."""
+        return float(self.n_bits)
+
+    def sample(
+        self, key: Checked[PRNGKeyArray]
+    ) -> tuple[Float[Array, "T bits"], Float[Array, "T bits"]]:
+        """One example: pulses ``xs`` (T, n) in {-1, 0, 1} and the held signs (T, n)."""
+        check_key("key", key, where="FlipFlopTask.sample")
+        k_when, k_sign = jax.random.split(key)
+        shape = (self.length, self.n_bits)
+        pulse = jax.random.bernoulli(k_when, self.pulse_prob, shape).at[0].set(True)
+        sign = jax.random.rademacher(k_sign, shape, jnp.int32)
+        xs = jnp.where(pulse, sign, 0).astype(self.dtype)
+
+        def hold(last: Array, x: Array) -> tuple[Array, Array]:
+            last = jnp.where(x != 0, x, last)
+            return last, last
+
+        _, ys = jax.lax.scan(hold, jnp.zeros(self.n_bits, self.dtype), xs)
+        return xs, ys
+
+    def is_correct(
+        self,
+        prediction: Checked[Float[Array, "T bits"]],
+        y: PyTree,
+        *,
+        criterion: Checked[Criterion] = "pascanu",
+    ) -> Bool[Array, ""]:
+        """Whether every output at every step is within 1 of its ±1 target (so on the
+        right side of 0). Both criteria agree. A NaN prediction is never correct.
+
+        **Raises:** as :meth:`AbstractTask.is_correct`.
+        """
+        where = "FlipFlopTask.is_correct"
+        check_choice("criterion", criterion, _CRITERIA, where=where)
+        prediction = check_float_array(
+            "prediction", prediction, where=where, shape=self.prediction_shape
+        )
+        y = self._target(where, "y", y)
+        return jnp.all(jnp.abs(prediction - y.astype(prediction.dtype)) < 1.0)
+
+
 # --------------------------------------------------------------------------- factory
 
 _TASKS: dict[str, tuple[type[AbstractTask], dict[str, Any]]] = {
@@ -928,6 +1046,7 @@ _TASKS: dict[str, tuple[type[AbstractTask], dict[str, Any]]] = {
     "temporal_order": (TemporalOrderTask, {"bits": 2}),
     "temporal_order_3bit": (TemporalOrderTask, {"bits": 3}),
     "copy": (CopyTask, {}),
+    "flipflop": (FlipFlopTask, {}),
 }
 
 #: The names :func:`make_task` knows.
@@ -940,7 +1059,7 @@ def make_task(name: Checked[str], length: Checked[int], **options: Any) -> Abstr
     **Arguments:**
 
     - `name`: one of ``"adding"``, ``"multiplication"``, ``"temporal_order"``,
-      ``"temporal_order_3bit"``, ``"copy"`` (``TASK_NAMES``).
+      ``"temporal_order_3bit"``, ``"copy"``, ``"flipflop"`` (``TASK_NAMES``).
     - `length`: T, the number of time steps.
     - `options`: keyword options of the task's class (e.g. ``variant="mean"`` for
       adding, ``pattern_length=5`` for copy).

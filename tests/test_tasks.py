@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import rnngrad as rg
 from rnngrad._tasks import (
     TASK_NAMES,
     AbstractTask,
@@ -338,6 +339,7 @@ def test_make_task_by_name():
         "temporal_order",
         "temporal_order_3bit",
         "copy",
+        "flipflop",
     )
     kinds = {
         "adding": AddingTask,
@@ -345,6 +347,7 @@ def test_make_task_by_name():
         "temporal_order": TemporalOrderTask,
         "temporal_order_3bit": TemporalOrderTask,
         "copy": CopyTask,
+        "flipflop": rg.FlipFlopTask,
     }
     for name in TASK_NAMES:
         task = make_task(name, 40)
@@ -446,3 +449,58 @@ def test_bad_keys_predictions_and_criteria():
         TemporalOrderTask(20).loss(jnp.zeros(4, jnp.int32), jnp.array(0))
     with pytest.raises(TypeError, match="class labels must have an integer dtype"):
         TemporalOrderTask(20).is_correct(jnp.zeros(4), jnp.array(1.0))
+
+
+# --------------------------------------------------------------------------- flip-flop
+
+
+def test_flipflop_targets_hold_the_last_pulse():
+    task = rg.FlipFlopTask(200, n_bits=4, pulse_prob=0.1)
+    xs, ys = task.batch(jax.random.key(3), 16)
+    xs, ys = np.asarray(xs), np.asarray(ys)
+    assert xs.shape == ys.shape == (16, 200, 4) and task.input_size == task.output_size == 4
+    assert set(np.unique(xs)) <= {-1.0, 0.0, 1.0} and set(np.unique(ys)) == {-1.0, 1.0}
+    assert np.all(xs[:, 0] != 0)  # every channel pulses at step 0
+    for x, y in zip(xs, ys):  # a hand-written hold
+        last = np.zeros(4)
+        for t in range(200):
+            last = np.where(x[t] != 0, x[t], last)
+            np.testing.assert_array_equal(y[t], last)
+    # Pulses after step 0 at the rate asked (16 × 199 × 4 draws), signs balanced.
+    rate = np.mean(xs[:, 1:] != 0)
+    assert abs(rate - 0.1) < 4 * math.sqrt(0.1 * 0.9 / xs[:, 1:].size)
+    assert abs(np.mean(xs[xs != 0])) < 0.05
+
+
+def test_flipflop_loss_baseline_and_criterion():
+    task = rg.FlipFlopTask(30)
+    xs, y = task.sample(jax.random.key(0))
+    assert task.baseline_loss == 3.0 and task.name == "flipflop" and task.kind == "regression"
+    assert float(task.loss(jnp.zeros((30, 3)), y)) == pytest.approx(3.0)  # Σ_i y² per step
+    pred = y + 0.1
+    assert float(task.loss(pred, y)) == pytest.approx(3 * 0.01)
+    assert bool(task.is_correct(0.5 * y, y)) and not bool(task.is_correct(-0.1 * y, y))
+    flipped = y.at[7, 1].multiply(-1.0)
+    assert not bool(task.is_correct(flipped, y))
+    assert not bool(task.is_correct(jnp.full((30, 3), jnp.nan), y))
+    with pytest.raises(ValueError, match=r"`y` must have shape \(30, 3\)"):
+        task.loss(pred, y[:, :2])
+    with pytest.raises(ValueError, match="`pulse_prob`"):
+        rg.FlipFlopTask(30, pulse_prob=1.0)
+    with pytest.raises(TypeError, match="`pulse_prob`"):
+        rg.FlipFlopTask(30, pulse_prob="often")
+    with pytest.raises(ValueError, match="`n_bits`"):
+        rg.FlipFlopTask(30, n_bits=0)
+
+
+def test_flipflop_step_losses_sum_to_the_task_loss():
+    # rg.train splits the loss over steps; the pieces must add up to task.loss.
+    from rnngrad._train._model import step_loss_of, step_targets_of
+
+    task = rg.FlipFlopTask(25)
+    model = rg.RNNModel(rg.gru(3, 5, key=jax.random.key(1)), 3, key=jax.random.key(2))
+    xs, y = task.sample(jax.random.key(4))
+    carries = model.carries(xs)
+    steps = jax.vmap(step_loss_of(task, model))(carries, step_targets_of(task, y))
+    total = task.loss(model.predict(xs, "every"), y)
+    assert float(jnp.sum(steps)) == pytest.approx(float(total), rel=1e-12)

@@ -80,6 +80,8 @@ def step_targets_of(task: AbstractTask, y: PyTree) -> PyTree:
             t,
             jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (task.length, *a.shape)), y),
         )
+    if task.kind == "regression":  # a target per step (flip-flop): (T, out)
+        return (t, y)
     weights = y.mask.astype(jnp.result_type(float))
     return (t, (y.labels, weights / jnp.sum(weights)))
 
@@ -88,7 +90,8 @@ def step_loss_of(task: AbstractTask, model: RNNModel) -> Callable[[PyTree, Any],
     """``step_loss(carry_t, target_t)`` whose sum over t is ``task.loss`` of one example.
 
     For ``readout="last"`` tasks only the final step carries loss; for per-step tasks
-    (copy) each step carries its masked share of the mean cross-entropy. The targets come
+    each step carries its share: of the masked mean cross-entropy (copy), or of the mean
+    squared error over steps (flip-flop). The targets come
     from :func:`step_targets_of`.
     """
     last = task.length - 1
@@ -99,6 +102,9 @@ def step_loss_of(task: AbstractTask, model: RNNModel) -> Callable[[PyTree, Any],
         if task.readout == "last":
             value = task.loss(pred, y)
             return jnp.where(t == last, value, jnp.zeros_like(value))
+        if task.kind == "regression":  # the mean over steps of the squared error
+            diff = pred - y.astype(pred.dtype)
+            return jnp.sum(diff * diff) / task.length
         label, weight = y
         ce = optax.softmax_cross_entropy_with_integer_labels(pred, label)
         return weight.astype(ce.dtype) * ce
