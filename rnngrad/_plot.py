@@ -1060,6 +1060,84 @@ def spectra(
     )
 
 
+def state_space(
+    trajectories: Any,
+    points: Any = None,
+    *,
+    stable: Any = None,
+    labels: Any = None,
+    components: tuple[int, int] = (0, 1),
+    ax: Any = None,
+    title: str | None = None,
+) -> Figure:
+    """Trajectories and fixed points in the top principal components of the states.
+
+    The principal axes come from the trajectories' states (all of them, centred); fixed
+    points are projected on the same axes: stable ones filled, unstable ones hollow
+    (Sussillo & Barak 2013, Fig. 2).
+
+    **Arguments:**
+
+    - `trajectories`: (B, T, S) states of B runs (or (T, S): one).
+    - `points`: (M, S) fixed points (e.g. ``rg.fixed_points(...).points``), optional.
+    - `stable`: (M,) bools (``FixedPoints.stable``); default all stable.
+    - `labels`: (M,) annotations written beside the points (e.g. the memory each one
+      holds), optional.
+    - `components`: the two principal components to show (0-based, default the top two).
+    - `ax`: the Axes (default new); `title`: text.
+
+    **Returns:** the matplotlib ``Figure`` (axes labelled with each component's share of
+    the variance).
+
+    **Raises:** ``ValueError`` for shapes that disagree or a component beyond S;
+    ``TypeError`` for non-numeric input; ``ImportError`` without matplotlib.
+    """
+    traj = _array("trajectories", trajectories, (2, 3))
+    traj = traj[None] if traj.ndim == 2 else traj
+    size = traj.shape[-1]
+    if (
+        not isinstance(components, tuple)
+        or len(components) != 2
+        or not all(isinstance(c, int) and 0 <= c < size for c in components)
+    ):
+        raise ValueError(
+            f"`components` must be two ints in [0, {size}) (principal components), got "
+            f"{components!r}."
+        )
+    pts = np.zeros((0, size)) if points is None else _array("points", points, (2,))
+    if pts.shape[1] != size:
+        raise ValueError(
+            f"`points` must have the trajectories' state size {size}, got shape {pts.shape}."
+        )
+    keep = np.ones(len(pts), bool) if stable is None else _array("stable", stable, (1,)) > 0
+    if keep.shape != (len(pts),):
+        raise ValueError(f"`stable` must hold {len(pts)} flags, got {keep.shape[0]}.")
+    names = None if labels is None else _labels("labels", labels, len(pts))
+    flat = traj.reshape(-1, size)
+    mean = flat.mean(axis=0)
+    _, sing, vt = np.linalg.svd(flat - mean, full_matrices=False)
+    share = sing**2 / max(float(np.sum(sing**2)), np.finfo(float).tiny)
+    axes = vt[list(components)].T
+    fig, (a,) = _axes("ax", ax, 1, (6.0, 5.0))
+    for run in traj:
+        xy = (run - mean) @ axes
+        a.plot(xy[:, 0], xy[:, 1], color="0.6", lw=0.6, alpha=0.7)
+    xy = (pts - mean) @ axes
+    if len(pts):
+        a.scatter(*xy[keep].T, s=40, color="C3", zorder=3, label="stable fixed point")
+        a.scatter(*xy[~keep].T, s=40, facecolors="none", edgecolors="C0", zorder=3,
+                  label="unstable fixed point")  # fmt: skip
+        for (x, y), name in zip(xy, names or []):
+            a.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    i, j = components
+    a.set_xlabel(f"PC{i + 1} ({share[i]:.0%} of variance)")
+    a.set_ylabel(f"PC{j + 1} ({share[j]:.0%} of variance)")
+    a.grid(alpha=0.3)
+    _set_text(a, xlabel=None, ylabel=None, title=title)
+    _legend(a, fontsize=7, loc="best")
+    return fig
+
+
 # --------------------------------------------------------------------------- save
 
 

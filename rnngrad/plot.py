@@ -19,6 +19,7 @@ from ._plot import (
     rates as rates,
     save as save,
     spectra as spectra,
+    state_space as state_space,
     success as success,
     training_curves as training_curves,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "rates",
     "save",
     "spectra",
+    "state_space",
     "success",
     "training_curves",
 ]

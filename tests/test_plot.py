@@ -247,3 +247,37 @@ def test_without_matplotlib_the_error_names_the_extra(call, monkeypatch):
     with pytest.raises(ImportError, match=r"rnngrad\[plot\]") as info:
         call()
     assert "matplotlib" in str(info.value)
+
+
+def test_state_space_projects_on_the_principal_axes():
+    # Trajectories spread along e1 (std 3) and e2 (std 1) in 4-D: PC1 = ±e1, PC2 = ±e2.
+    rng = np.random.default_rng(0)
+    traj = np.zeros((2, 50, 4))
+    traj[..., 0] = 3.0 * rng.standard_normal((2, 50))
+    traj[..., 1] = rng.standard_normal((2, 50))
+    traj[..., 2] = 0.01 * rng.standard_normal((2, 50))
+    mean = traj.reshape(-1, 4).mean(0)
+    points = np.array([[2.0, -1.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.0]])
+    fig = rgp.state_space(traj, points, stable=[True, False], labels=["+", "saddle"])
+    ax = fig.axes[0]
+    # The principal axes by an independent route: eigenvectors of the covariance.
+    flat = traj.reshape(-1, 4) - mean
+    _, vecs = np.linalg.eigh(flat.T @ flat)
+    top = vecs[:, ::-1][:, :2]  # by decreasing variance
+    line = ax.get_lines()[0].get_xydata()
+    want = (traj[0] - mean) @ top
+    np.testing.assert_allclose(np.abs(line), np.abs(want), rtol=1e-9, atol=1e-9)
+    filled, hollow = ax.collections[:2]
+    np.testing.assert_allclose(np.abs(filled.get_offsets()[0]), np.abs((points[0] - mean) @ top),
+                               rtol=1e-9)  # fmt: skip
+    assert len(hollow.get_offsets()) == 1
+    assert ax.get_xlabel().startswith("PC1 (") and [t.get_text() for t in ax.texts] == [
+        "+",
+        "saddle",
+    ]
+    with pytest.raises(ValueError, match="`points` must have the trajectories' state size 4"):
+        rgp.state_space(traj, points[:, :3])
+    with pytest.raises(ValueError, match="`components`"):
+        rgp.state_space(traj, components=(0, 4))
+    with pytest.raises(ValueError, match="`stable` must hold 2 flags"):
+        rgp.state_space(traj, points, stable=[True])

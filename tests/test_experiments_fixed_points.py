@@ -1,0 +1,58 @@
+"""experiments/fixed_points.py --quick: fields, consistency of the fixed points and rates."""
+
+import json
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+
+import fixed_points as fp  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out, x64 = tmp_path_factory.mktemp("fixed_points"), jax.config.jax_enable_x64
+    try:
+        with jax.numpy_dtype_promotion("standard"):  # optax's Adam mixes dtypes
+            fp.main(["--quick", "--out", str(out)])
+    finally:
+        jax.config.update("jax_enable_x64", x64)
+    record = json.loads((out / "fixed_points.json").read_text())
+    for fig in record["figures"]:
+        assert (out / fig).stat().st_size > 1000
+    with np.load(out / "fixed_points.npz") as arrays:
+        return record, dict(arrays)
+
+
+def test_fields_and_consistency(run):
+    rec, arrays = run
+    assert sorted(rec["figures"]) == ["eigenvalues.png", "state_space.png", "training.png"]
+    cfg = rec["config"]
+    for m in fp.MODELS:
+        e = rec["results"][m]
+        stable = arrays[f"stable_{m}"]
+        points = arrays[f"points_{m}"]
+        assert points.shape == (e["fixed"], cfg["hidden"]) and stable.shape == (e["fixed"],)
+        assert e["stable"] + e["unstable"] == e["fixed"] == len(e["counts"])
+        assert e["stable"] == int(stable.sum()) == len(e["memories"]) == len(e["log_rho_stable"])
+        assert sum(e["counts"]) <= cfg["starts"]
+        assert all(len(c) == 3 and set(c) <= {"+", "-"} for c in e["memories"])
+        assert e["distinct_memories"] == len(set(e["memories"]))
+        mags = arrays[f"eigenvalues_abs_{m}"]
+        # stable <=> every |eigenvalue| < 1; ln ρ is the log of the largest modulus
+        np.testing.assert_array_equal(stable, np.all(mags < 1.0, axis=1))
+        np.testing.assert_allclose(e["log_rho_stable"], np.log(mags[stable, 0]), rtol=1e-5)
+        assert np.all(np.diff(mags, axis=1) <= 1e-6)  # sorted by decreasing modulus
+        profile = arrays[f"profile_{m}"]
+        assert profile.shape == (cfg["length"],) and np.isfinite(e["measured_rate"])
+        assert arrays[f"trajectories_{m}"].shape == (cfg["trajectories"], cfg["length"],
+                                                     cfg["hidden"])  # fmt: skip
+        if e["max_residual"] is not None:
+            assert e["max_residual"] < 1e-10
+    assert set(rec["checks"]) >= {"gru_distinct_memories", "tanh_distinct_memories"}
+    assert [row[0] for row in rec["comparisons"]] == [x.result for x in fp.EXPECTED]
