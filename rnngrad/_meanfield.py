@@ -180,7 +180,8 @@ def _solve(phi, z, w, sigma_w, sigma_b, sigma_x):
     q = jax.lax.fori_loop(0, _NEWTON_STEPS, newton, start)
     m, e1, _ = moments(q)
     residual = jnp.abs(sw2 * m + drive - q)
-    converged = jnp.isfinite(q) & (residual <= 1e-9 * jnp.maximum(q, 1.0))
+    tol = max(1e-9, 100 * float(jnp.finfo(z.dtype).eps))  # 1e-9 in float64, 1e-5 in float32
+    converged = jnp.isfinite(q) & (residual <= tol * jnp.maximum(q, 1.0))
     # Without a finite fixed point: q* = inf and χ₁ its limit, E[φ'(√q z)²] at a huge q
     # (exact for positively homogeneous φ such as ReLU and the identity).
     _, e_inf, _ = moments(jnp.asarray(1e16, z.dtype))
