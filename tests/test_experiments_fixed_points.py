@@ -1,32 +1,15 @@
 """experiments/fixed_points.py --quick: fields, consistency of the fixed points and rates."""
 
-import json
-import sys
-from pathlib import Path
-
-import jax
 import numpy as np
 import pytest
+from _experiments import load, run_quick
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
-
-import fixed_points as fp  # noqa: E402
+fp = load("fixed_points")
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    out, x64 = tmp_path_factory.mktemp("fixed_points"), jax.config.jax_enable_x64
-    try:
-        with jax.numpy_dtype_promotion("standard"):  # optax's Adam mixes dtypes
-            fp.main(["--quick", "--out", str(out)])
-    finally:
-        jax.config.update("jax_enable_x64", x64)
-    record = json.loads((out / "fixed_points.json").read_text())
-    for fig in record["figures"]:
-        assert (out / fig).stat().st_size > 1000
-    with np.load(out / "fixed_points.npz") as arrays:
-        return record, dict(arrays)
+    return run_quick(fp, tmp_path_factory.mktemp("fixed_points"))
 
 
 def test_fields_and_consistency(run):

@@ -6,36 +6,21 @@ NumPy, the Monte Carlo points against the exact finite-length value through thei
 standard errors, and the success counts against the per-seed test losses.
 """
 
-import json
 import math
-import sys
-from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
+from _experiments import load, run_quick
 
 import rnngrad as rg
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
-
-import memory_curse as mc  # noqa: E402
+mc = load("memory_curse")
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    out, x64 = tmp_path_factory.mktemp("memory_curse"), jax.config.jax_enable_x64
-    try:
-        with jax.numpy_dtype_promotion("standard"):  # optax's Adam mixes dtypes
-            returned = mc.main(["--quick", "--out", str(out)])
-    finally:
-        jax.config.update("jax_enable_x64", x64)
-    record = json.loads((out / "memory_curse.json").read_text())
-    for fig in record["figures"]:
-        assert (out / fig).stat().st_size > 1000
-    with np.load(out / "memory_curse.npz") as arrays:
-        return returned, record, dict(arrays)
+    record, arrays = run_quick(mc, tmp_path_factory.mktemp("memory_curse"))
+    return record, record, arrays
 
 
 def test_picture_theory_is_the_papers_closed_form(run):

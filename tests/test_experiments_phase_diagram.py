@@ -1,34 +1,17 @@
 """experiments/phase_diagram.py --quick: fields, the predicted grid against meanfield, bins."""
 
-import json
-import sys
-from pathlib import Path
-
-import jax
 import numpy as np
 import pytest
+from _experiments import load, run_quick
 
 import rnngrad as rg
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
-
-import phase_diagram as pd  # noqa: E402
+pd = load("phase_diagram")
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    out, x64 = tmp_path_factory.mktemp("phase_diagram"), jax.config.jax_enable_x64
-    try:
-        with jax.numpy_dtype_promotion("standard"):  # optax's Adam mixes dtypes
-            pd.main(["--quick", "--out", str(out)])
-    finally:
-        jax.config.update("jax_enable_x64", x64)
-    record = json.loads((out / "phase_diagram.json").read_text())
-    for fig in record["figures"]:
-        assert (out / fig).stat().st_size > 1000
-    with np.load(out / "phase_diagram.npz") as arrays:
-        return record, dict(arrays)
+    return run_quick(pd, tmp_path_factory.mktemp("phase_diagram"))
 
 
 def test_rates_grid(run):
