@@ -1,7 +1,7 @@
 """Fixed points of networks trained on the 3-bit flip-flop, and the gradient decay they imply.
 
 Command:   python experiments/fixed_points.py [--quick | --full] [--out results/fixed_points]
-Runtime:   about 10 min on a 2-core CPU (float32: two rg.train calls of 3000 Adam steps and
+Runtime:   about 3 min on a 2-core CPU (float32: two rg.train calls of 3000 Adam steps and
            two fixed-point searches from 1024 states); --quick: about 1 min.
 What it does: trains a GRU (rg.gru, H = 64) and a vanilla tanh RNN (rg.orthogonal_rnn,
   H = 64) on rg.FlipFlopTask (3 bits, T = 100, pulse probability 0.05; Sussillo & Barak

@@ -1,15 +1,15 @@
 """Run every experiment and benchmark; write results/REPORT.md: figures, tables, paper vs ours.
 
 Command:   python experiments/report.py [--full] [--out results] [--only NAME ...] [--reuse]
-Runtime:   quick (default): about 9 minutes on a 2-core CPU; --full: about 1 h 45 min
+Runtime:   quick (default): about 11 minutes on a 2-core CPU; --full: about 2 hours
            (vanishing and memory_curse take most of it). Each run's seconds are in
            <out>/report.json.
 What it does:
   Runs each experiment (gradient_flow, vanishing, exploding, echo_state, flossing,
-  memory_curse) and each benchmark script in its own process (--quick unless --full,
-  output in <out>/<name>/), keeps every printed table, and writes <out>/REPORT.md with each figure,
-  each table and one row "result | paper | ours | match?" per paper comparison. The
-  comparisons are the scripts' own `EXPERIMENT.expected` (data) applied to their
+  memory_curse, phase_diagram, fixed_points) and each benchmark script in its own
+  process (--quick unless --full, output in <out>/<name>/), keeps every printed table,
+  and writes <out>/REPORT.md with each figure, each table and one row "result | paper |
+  ours | match?" per paper comparison. The comparisons are the scripts' own `EXPERIMENT.expected` (data) applied to their
   records' "checks", so a script and the report never disagree. It also checks the
   linear-RNN and Lyapunov identities directly (float64). A script that fails is reported
   as failed; the report is still written. --reuse keeps the records of scripts already
@@ -34,7 +34,16 @@ except ImportError:  # imported as experiments.report
     from experiments import _runner
 
 HERE = Path(__file__).resolve().parent
-EXPERIMENTS = ["gradient_flow", "vanishing", "exploding", "echo_state", "flossing", "memory_curse"]
+EXPERIMENTS = [
+    "gradient_flow",
+    "vanishing",
+    "exploding",
+    "echo_state",
+    "flossing",
+    "memory_curse",
+    "phase_diagram",
+    "fixed_points",
+]
 BENCHMARKS = [
     "sweep_profile",
     "contributions",
