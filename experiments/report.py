@@ -9,11 +9,12 @@ What it does:
   memory_curse, phase_diagram, fixed_points) and each benchmark script in its own
   process (--quick unless --full, output in <out>/<name>/), keeps every printed table,
   and writes <out>/REPORT.md with each figure, each table and one row "result | paper |
-  ours | match?" per paper comparison. The comparisons are the scripts' own `EXPERIMENT.expected` (data) applied to their
-  records' "checks", so a script and the report never disagree. It also checks the
-  linear-RNN and Lyapunov identities directly (float64). A script that fails is reported
-  as failed; the report is still written. --reuse keeps the records of scripts already
-  run into --out (e.g. by hand at full size). Every file is written atomically.
+  ours | match?" per paper comparison. The comparisons are the scripts' own
+  `EXPERIMENT.expected` (data) applied to their records' "checks", so a script and the
+  report never disagree. It also checks the linear-RNN and Lyapunov identities directly
+  (float64). A script that fails is reported as failed; the report is still written.
+  --reuse keeps the records of scripts already run into --out (e.g. by hand at full
+  size). Every file is written atomically.
 """
 
 from __future__ import annotations
