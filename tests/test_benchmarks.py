@@ -91,10 +91,18 @@ def test_fields_and_skips(recs):
         "tt_speedup_vs_jacrev_map",
         "esn_fit_s",
         "long_rss_gib",
+        "parallel_grad_speedup_at_max_T",
+        "closed_form_speedup_at_max_T",
     }
     for key in ("speedup_vs_torch_loop", "speedup_vs_torch_vmap", "tt_speedup_vs_torch_jacrev"):
         assert targets[key]["status"] == "skipped" and targets[key]["value"] is None
-    for key in ("speedup_vs_jit_loop", "fraction_of_peak", "tt_speedup_vs_jacrev_map"):
+    for key in (
+        "speedup_vs_jit_loop",
+        "fraction_of_peak",
+        "tt_speedup_vs_jacrev_map",
+        "parallel_grad_speedup_at_max_T",
+        "closed_form_speedup_at_max_T",
+    ):
         assert targets[key]["status"] in ("met", "short") and targets[key]["value"] > 0
     assert targets["esn_fit_s"]["status"] == "met" and recs["esn_fit"]["esn"]["median_s"] > 0
     assert recs["esn_fit"]["esn"]["train_nrmse"] < 0.1
