@@ -53,10 +53,10 @@ class FixedPoints(eqx.Module):
     @property
     def spectral_radius(self) -> Float[Array, " M"]:
         """ρ(∂F/∂s) at each point: ``ln ρ`` is λ₁ of a trajectory resting there."""
-        return jnp.abs(self.eigenvalues[:, 0]) if self.eigenvalues.shape[1] else jnp.zeros(0)
+        return jnp.abs(self.eigenvalues[:, 0])
 
 
-@functools.partial(eqx.filter_jit)
+@eqx.filter_jit
 def _search(cell, x, starts, optimizer, steps, newton_steps):
     """Optimise q from every start (vmapped), then Newton-polish; (points, q)."""
     _, unravel = ravel_pytree(init_carry(cell))
