@@ -15,8 +15,11 @@ is a single (rows, S) × (S, S) matrix product. Rows are renormalised after ever
 the log of each row's norm is accumulated, so ``log_norms`` stay exact where the norms
 themselves under- or overflow. Rows ``t < k`` are identically zero (the upper triangle);
 the backward pass is split into blocks so each block only carries the rows that can be
-non-zero. ``method="jacrev"`` computes the same matrix the textbook way, as ``jax.jacrev``
-of all step losses with respect to zero perturbations added to every state.
+non-zero. A cell with ``carry_pullback`` (``rg.cells.carry_pullback``) pulls the rows back
+from the stored output of each step (for a tanh cell one product ``(v ⊙ (1 − h'²)) W``)
+instead of running the step again inside ``jax.vjp``. ``method="jacrev"`` computes the
+same matrix the textbook way, as ``jax.jacrev`` of all step losses with respect to zero
+perturbations added to every state.
 
 Cells linear in their carry (the diagonal protocol, ``z_t = a_t ⊙ z_{t-1} + b_t``) have
 ``∂z_t/∂z_k = diag(Π_{j=k+1..t} a_j)``: ``method="diagonal"`` reads every contribution
@@ -51,7 +54,14 @@ from ._checks import (
     warn_if_flagged,
 )
 from ._unroll import check_cell_call, check_diagonal_call
-from .cells import Cell, diagonal_step, from_diagonal, to_diagonal
+from .cells import (
+    Cell,
+    carry_pullback,
+    diagonal_step,
+    from_diagonal,
+    has_carry_pullback,
+    to_diagonal,
+)
 
 _LN10 = math.log(10.0)
 
@@ -71,6 +81,12 @@ class _Flat(eqx.Module):
     def __call__(self, params: PyTree, x: Array, s: Array) -> Array:
         cell = eqx.combine(params, self.static)
         return ravel_pytree(cell(x, self.unravel(s)))[0]
+
+    def pullback(self, params: PyTree, x: Array, s: Array, new: Array, v: Array) -> Array:
+        """``(∂s'/∂s)ᵀ v`` of the step ``s -> s' = new`` by the cell's ``carry_pullback``."""
+        cell = eqx.combine(params, self.static)
+        carries = (self.unravel(s), self.unravel(new), self.unravel(v))
+        return ravel_pytree(carry_pullback(cell, x, *carries))[0]
 
 
 def _flatten_problem(cell: Cell, xs: PyTree, carry0: PyTree) -> tuple[PyTree, _Flat, Array, int]:
@@ -346,6 +362,7 @@ def _contributions_scan(
     size = s0.shape[0]
     dtype = s0.dtype
 
+    fast = has_carry_pullback(eqx.combine(params, flat.static))
     log_matrix = jnp.full((length, length), -jnp.inf, dtype)
     rows = jnp.zeros((0, size), dtype)
     row_logs = jnp.zeros((0,), dtype)
@@ -358,7 +375,7 @@ def _contributions_scan(
 
         def back(carry, inp):
             rows, row_logs, lam = carry
-            x, s, g, local = inp
+            x, s, new, g, local = inp
             unit, log_g = _safe_normalise(g)
             rows = jax.lax.dynamic_update_index_in_dim(rows, unit, local, 0)
             row_logs = jax.lax.dynamic_update_index_in_dim(row_logs, log_g, local, 0)
@@ -366,7 +383,10 @@ def _contributions_scan(
             column = row_logs
             _, vjp_fn = jax.vjp(lambda p, s_: flat(p, x, s_), params, s)
             grad_params, lam = vjp_fn(lam)
-            pulled = jax.vmap(lambda r: vjp_fn(r)[1])(rows)
+            if fast:  # the cell's own pullback reads s' instead of running the step again
+                pulled = jax.vmap(lambda r: flat.pullback(params, x, s, new, r))(rows)
+            else:
+                pulled = jax.vmap(lambda r: vjp_fn(r)[1])(rows)
             rows, log_step = _safe_normalise(pulled)
             row_logs = row_logs + log_step
             return (rows, row_logs, lam), (column, grad_params)
@@ -375,6 +395,7 @@ def _contributions_scan(
         inputs = (
             jax.tree_util.tree_map(lambda a, sl=sl: a[sl], xs),
             prev[sl],
+            states[sl],
             grads[sl],
             jnp.arange(hi - lo),
         )
@@ -699,8 +720,10 @@ def final_step_profile(
 ) -> FinalProfile:
     """Gradient norms ‖∂L/∂s_k‖ of a loss on the final carry, for every step k.
 
-    One cotangent is pulled back through the sequence with one ``jax.vjp`` per step,
-    renormalised each step with its log accumulated, so ``log_norms`` are exact at lags
+    One cotangent is pulled back through the sequence, one step at a time by the cell's
+    ``carry_pullback`` (which reads the stored output of the step; ``jax.vjp`` of the
+    step for a cell without one, see :func:`rnngrad.cells.carry_pullback`), renormalised
+    each step with its log accumulated, so ``log_norms`` are exact at lags
     of 10⁴ and beyond (e.g. -3010.3 for a 0.5·orthogonal linear RNN at lag 10⁴).
 
     **Arguments:**
@@ -731,17 +754,17 @@ def final_step_profile(
     _check_scalar_fn("loss", loss, "loss(final_carry) -> scalar", carry0)
 
     def back(carry, inp):
-        unit, log_scale = carry
+        # `new` is the step's output s_k (the input of the step after), `s` its input.
+        unit, log_scale, new = carry
         x, s = inp
         column = log_scale
-        _, vjp_fn = jax.vjp(lambda s_: flat(params, x, s_), s)
-        unit, log_step = _safe_normalise(vjp_fn(unit)[0])
-        return (unit, log_scale + log_step), column
+        unit, log_step = _safe_normalise(flat.pullback(params, x, s, new, unit))
+        return (unit, log_scale + log_step, s), column
 
-    def start(final_state: Array) -> tuple[Array, tuple[Array, Array]]:
+    def start(final_state: Array) -> tuple[Array, tuple[Array, Array, Array]]:
         value, grad = jax.value_and_grad(lambda s: loss(flat.carry(s)))(final_state)
         unit, log_g = _safe_normalise(grad)
-        return value, (unit, log_g)
+        return value, (unit, log_g, final_state)
 
     if checkpoint_every is None:
         final, prev = jax.lax.scan(lambda s, x: (flat(params, x, s), s), s0, xs)
@@ -764,7 +787,7 @@ def final_step_profile(
         def back_block(carry, inp):
             xb, sb = inp
             _, prev = run_block(sb, xb)
-            return jax.lax.scan(back, carry, (xb, prev), reverse=True)
+            return jax.lax.scan(back, carry, (xb, prev), reverse=True)  # ends on s = sb
 
         _, logs = jax.lax.scan(back_block, init, (xs_blocks, starts), reverse=True)
         logs = logs.reshape(length)

@@ -505,3 +505,100 @@ def test_jacrev_reference_keeps_tiny_norms_in_float32():
         method="jacrev",
     )
     np.testing.assert_allclose(res.log_norms[-1, 0] - res.log_norms[-1, -1], -29.0, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- carry_pullback
+
+
+class Hidden(rg.AbstractCell):
+    """The step of `inner` without its `carry_pullback`: the tools take jax.vjp instead."""
+
+    inner: rg.AbstractCell
+
+    def __call__(self, x, carry):
+        return self.inner(x, carry)
+
+    def init_carry(self):
+        return self.inner.init_carry()
+
+
+class Doubled(Hidden):
+    """A `carry_pullback` twice the true one: shows which path the tools take."""
+
+    def carry_pullback(self, x, carry, new_carry, cotangent):
+        return 2.0 * jax.vjp(lambda c: self.inner(x, c), carry)[1](cotangent)[0]
+
+
+def vanilla_variants():
+    key = jax.random.key(5)
+    base = dict(weight_hh_init=rg.init.gaussian(1.5), key=key)
+    tanh = rg.VanillaCell(IN, 8, **base)
+    tanh = eqx.tree_at(lambda c: c.bias, tanh, jax.random.normal(jax.random.key(6), (8,)))
+    return {
+        "tanh_scaled_bias": rg.scale_recurrent(tanh, 0.9),
+        "tanh_no_bias": rg.VanillaCell(IN, 8, use_bias=False, **base),
+        "relu_scaled": rg.scale_recurrent(rg.VanillaCell(IN, 8, nonlinearity="relu", **base), 0.7),
+        "identity_scaled_twice": rg.scale_recurrent(
+            rg.scale_recurrent(rg.VanillaCell(IN, 8, nonlinearity="identity", **base), 0.5), 1.5
+        ),
+        "callable": rg.VanillaCell(IN, 8, nonlinearity=jax.nn.sigmoid, **base),
+    }
+
+
+VARIANTS = vanilla_variants()
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_vanilla_carry_pullback_is_the_vjp_of_the_step(name):
+    cell, x = VARIANTS[name], XS[0]
+    h = jax.random.normal(jax.random.key(7), (8,))
+    v = jax.random.normal(jax.random.key(8), (8,))
+    assert rg.cells.has_carry_pullback(cell) and not rg.cells.has_carry_pullback(Hidden(cell))
+    want = jax.vjp(lambda c: cell(x, c), h)[1](v)[0]
+    for pulled in (cell, Hidden(cell)):  # the cell's own and the generic fallback
+        got = rg.cells.carry_pullback(pulled, x, h, cell(x, h), v)
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15 * float(jnp.max(abs(want))))
+
+
+@pytest.mark.parametrize("name", ["tanh_scaled_bias", "relu_scaled"])
+def test_profiles_and_contributions_with_carry_pullback_equal_the_generic_path(name):
+    """float64: the cell's pullback and jax.vjp give the same log norms to 1e-12."""
+    cell, length = VARIANTS[name], 12
+    xs = jax.random.normal(jax.random.key(9), (length, IN))
+    ys = jax.random.normal(jax.random.key(10), (length, 8))
+    h0 = jnp.full(8, 0.1)
+
+    @jax.jit  # one program: compiling it costs less than the eager scans
+    def both(cell):
+        profile = lambda c, every=None: (
+            rg.final_step_profile(c, xs, h0, jnp.sum, checkpoint_every=every).log_norms
+        )
+        contributions = lambda c: rg.timestep_contributions(c, xs, h0, mse, ys, blocks=2)
+        fast = (profile(cell), profile(cell, 4), contributions(cell))
+        return fast, (profile(Hidden(cell)), contributions(Hidden(cell)))
+
+    (fast, fast_blocks, fast_c), (generic, generic_c) = both(cell)
+    np.testing.assert_allclose(fast, generic, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast_blocks, generic, rtol=0, atol=1e-12)
+    lower = np.tril_indices(length)
+    np.testing.assert_allclose(
+        fast_c.log_norms[lower], generic_c.log_norms[lower], rtol=0, atol=1e-12
+    )
+    for a, b in zip(jax.tree.leaves(fast_c.param_grads), jax.tree.leaves(generic_c.param_grads)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_the_tools_use_the_cells_pullback_and_fall_back_without_one():
+    cell, h0, ys = VARIANTS["tanh_scaled_bias"], jnp.full(8, 0.1), jnp.zeros((T, 8))
+
+    @jax.jit
+    def logs(c):
+        profile = rg.final_step_profile(c, XS, h0, jnp.sum).log_norms
+        return profile, rg.timestep_contributions(c, XS, h0, mse, ys, blocks=1).log_norms
+
+    (once, once_c), (twice, twice_c) = logs(Hidden(cell)), logs(Doubled(cell))
+    # Each step back through Doubled's pullback doubles the norm: log10 2 per step of lag.
+    lags = np.arange(T - 1, -1, -1)
+    np.testing.assert_allclose(twice - once, lags * np.log10(2.0), atol=1e-12)
+    t, k = np.tril_indices(T)
+    np.testing.assert_allclose(twice_c[t, k] - once_c[t, k], (t - k) * np.log10(2.0), atol=1e-12)

@@ -19,6 +19,7 @@ import pytest
 from benchmarks import (
     contributions,
     esn_fit,
+    lag_profile_limit,
     long_sequence,
     parallel_scan,
     scaling,
@@ -46,7 +47,8 @@ def recs(tmp_path_factory):
     recs = {"sweep_profile": json.loads((out / "sweep_profile.json").read_text())}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RNNGRAD_BENCH_NO_TORCH", "1")
-        for module in (contributions, scaling, long_sequence, esn_fit, parallel_scan):
+        modules = (contributions, scaling, long_sequence, esn_fit, parallel_scan, lag_profile_limit)
+        for module in modules:
             name = module.__name__.split(".")[-1]
             recs[name] = module.main(["--quick", "--repeats", "2", "--out", str(out)])
             assert json.loads((out / f"{name}.json").read_text())["table"] == recs[name]["table"]
@@ -93,6 +95,8 @@ def test_fields_and_skips(recs):
         "long_rss_gib",
         "parallel_grad_speedup_at_max_T",
         "closed_form_speedup_at_max_T",
+        "lag_profile_over_forward_large",
+        "lag_profile_over_forward_small",
     }
     for key in ("speedup_vs_torch_loop", "speedup_vs_torch_vmap", "tt_speedup_vs_torch_jacrev"):
         assert targets[key]["status"] == "skipped" and targets[key]["value"] is None
@@ -102,6 +106,8 @@ def test_fields_and_skips(recs):
         "tt_speedup_vs_jacrev_map",
         "parallel_grad_speedup_at_max_T",
         "closed_form_speedup_at_max_T",
+        "lag_profile_over_forward_large",
+        "lag_profile_over_forward_small",
     ):
         assert targets[key]["status"] in ("met", "short") and targets[key]["value"] > 0
     assert targets["esn_fit_s"]["status"] == "met" and recs["esn_fit"]["esn"]["median_s"] > 0
@@ -126,6 +132,20 @@ def test_numbers_are_right(recs):
     # The long profile stays exact (finite logs) far below float32's range.
     long = recs["long_sequence"]["long"]
     assert long["all_finite"] and long["log10_norm_max_lag"] < -100
+
+
+def test_lag_profile_limit_numbers(recs):
+    rec = recs["lag_profile_limit"]
+    for size in rec["by_size"].values():
+        rows = size["rows"]
+        assert set(rows) == {"forward", "by_hand", "profile", "profile_generic"}
+        for row in rows.values():
+            assert row["compile_s"] >= 0 and row["median_s"] > 0 and row["ratio_to_forward"] > 0
+        assert rows["forward"]["ratio_to_forward"] == 1.0
+    # The cell's carry_pullback and the generic jax.vjp compute the same float32 profile.
+    for key, value in rec["checks"].items():
+        assert key.endswith("fast_vs_generic_max_abs_dlog10") and value < 1e-3, key
+    assert rec["contributions"]["contributions"]["speedup_vs_generic"] > 0
 
 
 def test_torch_baselines_agree_with_each_other_and_the_oracle():

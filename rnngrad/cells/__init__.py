@@ -2,9 +2,9 @@
 
 Every cell is an :class:`AbstractCell` (``__call__(x, carry)``, ``init_carry()``, and the
 optional ``scale_recurrent``, ``fold_recurrent_scale``, ``recurrent_weight``, ``gain``,
-``output``, and the diagonal protocol ``diagonal_step``/``to_diagonal``/``from_diagonal``
-of cells linear in their carry) or is adapted to one here: equinox's
-``GRUCell``/``LSTMCell`` in ``_gated``.
+``output``, ``carry_pullback``, and the diagonal protocol
+``diagonal_step``/``to_diagonal``/``from_diagonal`` of cells linear in their carry) or is
+adapted to one here: equinox's ``GRUCell``/``LSTMCell`` in ``_gated``.
 This subpackage is the only place in rnngrad that looks at a cell's class.
 """
 
@@ -20,6 +20,7 @@ from ._minimal import (
     MinLSTMCell as MinLSTMCell,
 )
 from ._protocol import (
+    carry_pullback as carry_pullback,
     cell_output as cell_output,
     check_cell as check_cell,
     check_diagonal as check_diagonal,
@@ -28,6 +29,7 @@ from ._protocol import (
     fold_recurrent_scale as fold_recurrent_scale,
     from_diagonal as from_diagonal,
     gain as gain,
+    has_carry_pullback as has_carry_pullback,
     has_diagonal_step as has_diagonal_step,
     init_carry as init_carry,
     recurrent_weight as recurrent_weight,
@@ -56,6 +58,7 @@ __all__ = [
     "MinGRUCell",
     "MinLSTMCell",
     "VanillaCell",
+    "carry_pullback",
     "cell_output",
     "check_cell",
     "check_diagonal",
@@ -66,6 +69,7 @@ __all__ = [
     "from_diagonal",
     "gain",
     "gru",
+    "has_carry_pullback",
     "has_diagonal_step",
     "init",
     "init_carry",

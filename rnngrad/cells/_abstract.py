@@ -33,6 +33,11 @@ class AbstractCell(eqx.Module):
     - ``gain`` (property): sup |φ'| of the nonlinearity (Pascanu et al.'s γ).
     - ``output(self, carry) -> (features,)``: what a readout sees (default: the whole
       flattened carry).
+    - ``carry_pullback(self, x, carry, new_carry, cotangent) -> cotangent``: the step's
+      vector-Jacobian product with respect to the carry, free to read the step's output
+      ``new_carry`` instead of running the step again (default: ``jax.vjp`` of the step).
+      The gradient-anatomy scans (``final_step_profile``, ``timestep_contributions``)
+      pull every cotangent back through it.
 
     Optional, for cells linear in their carry (the LRU, minGRU/minLSTM, the diagonal
     linear cell; an ``EncodedCell`` around one of them):

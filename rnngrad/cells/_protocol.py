@@ -42,6 +42,8 @@ __all__ = [
     "from_diagonal",
     "has_diagonal_step",
     "check_diagonal",
+    "carry_pullback",
+    "has_carry_pullback",
 ]
 
 
@@ -228,6 +230,44 @@ def state_size(cell: Cell) -> int:
     """
     shapes = jax.eval_shape(lambda: init_carry(cell))
     return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
+
+
+# --------------------------------------------------------------------------- pullback
+
+
+def has_carry_pullback(cell: Cell) -> bool:
+    """Whether `cell` has its own ``carry_pullback`` (else :func:`carry_pullback` falls back
+    to ``jax.vjp`` of the step)."""
+    return callable(getattr(cell, "carry_pullback", None))
+
+
+def carry_pullback(
+    cell: Cell, x: PyTree, carry: PyTree, new_carry: PyTree, cotangent: PyTree
+) -> PyTree:
+    """The cotangent pulled back through one step: ``(∂ cell(x, carry)/∂ carry)ᵀ cotangent``.
+
+    Asks the cell's ``carry_pullback(x, carry, new_carry, cotangent)``, which may read the
+    step's output ``new_carry = cell(x, carry)`` instead of running the step again (for a
+    tanh cell ``Wᵀ (v ⊙ (1 − h'²))``: one matrix product where ``jax.vjp`` needs two);
+    otherwise ``jax.vjp`` of the step at `carry` (which re-runs the step). Both give the
+    same derivative; the gradient-anatomy scans pull every cotangent back through this.
+
+    **Arguments:** `cell`; `x`: the step's input; `carry`: the carry entering the step;
+    `new_carry`: ``cell(x, carry)``; `cotangent`: shaped like the carry.
+
+    **Returns:** the cotangent of `carry`, shaped like the carry.
+
+    >>> import jax, jax.numpy as jnp, rnngrad as rg
+    >>> cell = rg.VanillaCell(1, 3, key=jax.random.key(0))
+    >>> x, h, v = jnp.ones(1), jnp.full(3, 0.1), jnp.arange(3.0)
+    >>> fast = rg.cells.carry_pullback(cell, x, h, cell(x, h), v)
+    >>> bool(jnp.allclose(fast, jax.vjp(lambda c: cell(x, c), h)[1](v)[0]))
+    True
+    """
+    method = getattr(cell, "carry_pullback", None)
+    if callable(method):
+        return method(x, carry, new_carry, cotangent)
+    return jax.vjp(lambda c: cell(x, c), carry)[1](cotangent)[0]
 
 
 # --------------------------------------------------------------------------- diagonal protocol

@@ -144,7 +144,7 @@ class VanillaCell(AbstractCell):
     - `key`: a ``jax.random`` key (keyword only).
 
     Protocol: ``init_carry`` (zeros (H,)), ``scale_recurrent``, ``fold_recurrent_scale``,
-    ``recurrent_weight``, ``gain`` (for a named nonlinearity).
+    ``recurrent_weight``, ``gain`` (for a named nonlinearity), ``carry_pullback``.
 
     **Raises:** ``ValueError`` for non-positive sizes or an unknown nonlinearity name;
     ``TypeError`` for a nonlinearity that is neither a name nor a callable.
@@ -219,6 +219,32 @@ class VanillaCell(AbstractCell):
         if self.bias is not None:
             pre = pre + self.bias
         return self.activation(pre)
+
+    def carry_pullback(
+        self,
+        x: Float[Array, " input"],
+        h: Float[Array, " hidden"],
+        h_next: Float[Array, " hidden"],
+        cotangent: Float[Array, " hidden"],
+    ) -> Float[Array, " hidden"]:
+        """``(∂h'/∂h)ᵀ v = s · W_hhᵀ (v ⊙ φ'(a))`` with φ'(a) read from the output ``h'``.
+
+        ``1 − h'²`` (as ``(1 + h')(1 − h')``) for tanh, ``[h' > 0]`` for ReLU, 1 for the
+        identity: one matrix product, where ``jax.vjp`` runs the step again first. A
+        callable nonlinearity takes ``jax.vjp`` of the step (see
+        :func:`rnngrad.cells.carry_pullback`).
+        """
+        if not isinstance(self.nonlinearity, str):
+            return jax.vjp(lambda c: self(x, c), h)[1](cotangent)[0]
+        if self.nonlinearity == "tanh":
+            u = cotangent * (1 + h_next) * (1 - h_next)
+        elif self.nonlinearity == "relu":
+            u = jnp.where(h_next > 0, cotangent, jnp.zeros_like(cotangent))
+        else:
+            u = cotangent
+        if self.weight_hh_scale is not None:
+            u = self.weight_hh_scale * u
+        return jnp.matmul(u, self.weight_hh, precision=HIGHEST)
 
     def scale_recurrent(self, scale: Any) -> VanillaCell:
         """This cell with W_rec multiplied by `scale` (see :func:`scale_recurrent`)."""
