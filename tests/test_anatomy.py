@@ -542,6 +542,7 @@ def vanilla_variants():
             rg.scale_recurrent(rg.VanillaCell(IN, 8, nonlinearity="identity", **base), 0.5), 1.5
         ),
         "callable": rg.VanillaCell(IN, 8, nonlinearity=jax.nn.sigmoid, **base),
+        "encoded_tanh": rg.EncodedCell(IN, tanh, key=jax.random.key(7)),
     }
 
 
@@ -549,7 +550,7 @@ VARIANTS = vanilla_variants()
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_vanilla_carry_pullback_is_the_vjp_of_the_step(name):
+def test_carry_pullback_is_the_vjp_of_the_step(name):
     cell, x = VARIANTS[name], XS[0]
     h = jax.random.normal(jax.random.key(7), (8,))
     v = jax.random.normal(jax.random.key(8), (8,))

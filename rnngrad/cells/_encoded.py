@@ -29,6 +29,7 @@ from .._checks import (
 from ._abstract import AbstractCell, Cell
 from ._lru import check_input
 from ._protocol import (
+    carry_pullback,
     cell_output,
     check_cell,
     diagonal_step,
@@ -51,9 +52,9 @@ class EncodedCell(AbstractCell):
     The MLP is ``eqx.nn.MLP(input_size, cell.input_size, width, depth)`` (default one
     hidden layer of width ``cell.input_size``, GELU, linear output), applied to each step's
     input alone. Every protocol method is the inner cell's (``scale_recurrent`` scales
-    the inner recurrence; ``diagonal_step`` exists exactly when the inner cell has one,
-    with ``b`` computed from the encoded input), so the analysis tools see the inner
-    recurrence unchanged.
+    the inner recurrence; ``carry_pullback`` pulls back through the inner cell;
+    ``diagonal_step`` exists exactly when the inner cell has one, with ``b`` computed from
+    the encoded input), so the analysis tools see the inner recurrence unchanged.
 
     **Arguments:**
 
@@ -132,6 +133,16 @@ class EncodedCell(AbstractCell):
     def fold_recurrent_scale(self) -> EncodedCell:
         """This block with the inner cell's scale folded into its weights."""
         return eqx.tree_at(lambda c: c.cell, self, fold_recurrent_scale(self.cell))
+
+    def carry_pullback(
+        self,
+        x: Checked[Float[Array, " input"]],
+        carry: PyTree,
+        new_carry: PyTree,
+        cotangent: PyTree,
+    ) -> PyTree:
+        """The inner cell's pullback on ``MLP(x)`` (``jax.vjp`` of it when it has none)."""
+        return carry_pullback(self.cell, self.encode(x), carry, new_carry, cotangent)
 
     @property
     def recurrent_weight(self) -> Array:
