@@ -55,13 +55,18 @@ def parse(doc: str, argv: list[str] | None, **extra: dict) -> argparse.Namespace
 
 
 def time_fn(fn: Callable[[], Any], repeats: int) -> tuple[dict, Any]:
-    """Time a first call (compiles), then `repeats` calls; `fn` must block on its result."""
-    times = []
+    """Time a first call (compiles), then `repeats` calls; `fn` must block on its result.
+
+    ``cpu_median_s`` is the median CPU time of this process (all its threads) per call: on
+    a machine shared with other jobs it moves less than the wall-clock ``median_s``."""
+    times, cpu = [], []
     for _ in range(repeats + 1):
-        start, value = time.perf_counter(), fn()
+        start, cpu_start, value = time.perf_counter(), time.process_time(), fn()
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cpu_start)
     med = statistics.median(times[1:])
     row = {"median_s": med, "min_s": min(times[1:]), "times_s": times[1:], "first_s": times[0]}
+    row["cpu_median_s"] = statistics.median(cpu[1:])
     return {**row, "compile_s": max(times[0] - med, 0.0)}, value
 
 

@@ -7,11 +7,13 @@ Measures: for a tanh cell (H = 64, input 8, float32) and S recurrent scales in [
           under rg.sweep, of the same with the cell's `carry_pullback` hidden (the generic
           jax.vjp of every step, the path before it), of a bare forward lax.scan of the same
           batched step keeping no state (the unit: a profile needs one product forward and one
-          back, so 2 is the floor), and of a hand-written forward that keeps the states and a
-          backward of v -> (scale · v ⊙ (1 − h²)) W without renormalising (what the profile
-          costs without log-space bookkeeping); each as compile (first call − median) and run
-          (median). Then the T × T contributions (S = 64, T = 100) with and without
-          `carry_pullback`, and that fast and generic paths agree.
+          back, so 2 is the floor), of a hand-written forward that keeps the states and a
+          backward of v -> (scale · v ⊙ (1 − h²)) W without renormalising (by_hand: the profile
+          without log-space bookkeeping), and of the same keeping no state (two_products: h
+          held at the final state, all in cache: two products and their elementwise work);
+          each as compile (first call − median) and run (median). Then the T × T
+          contributions (S = 64, T = 100) with and without `carry_pullback`, and that the
+          fast and generic paths agree.
 Numbers:  printed, and in <out>/lag_profile_limit.json (rows per size, ratios, checks, targets).
 """
 
@@ -60,23 +62,28 @@ def size_rows(rg: Any, n_s: int, length: int, repeats: int) -> tuple[dict, dict]
         c = scaled(scale)
         return jax.lax.scan(lambda h, x: (c(x, h), None), h0, xs)[0]
 
-    def by_hand(scale: Any) -> Any:
+    def by_hand(scale: Any, keep: bool = True) -> Any:
+        """Forward, then v -> scale (v ⊙ (1 − h²)) W back; `keep=False` stores no state and
+        holds h at the final state (two products and their elementwise work, in cache)."""
         c = scaled(scale)
-        final, hs = jax.lax.scan(lambda h, x: (c(x, h), h), h0, xs)
+        final, hs = jax.lax.scan(lambda h, x: (c(x, h), h if keep else None), h0, xs)
         w = cell.weight_hh
 
         def back(carry: Any, h_prev: Any) -> Any:
             v, h = carry  # v = dL/dh, h the state that v belongs to
             v = scale * jnp.matmul(v * (1 + h) * (1 - h), w, precision=jax.lax.Precision.HIGHEST)
-            return (v, h_prev), jnp.sum(v * v)
+            return (v, h if h_prev is None else h_prev), jnp.sum(v * v)
 
-        return jax.lax.scan(back, (jnp.ones_like(final), final), hs, reverse=True)[1]
+        init = (jnp.ones_like(final), final)
+        return jax.lax.scan(back, init, hs, length=length, reverse=True)[1]
 
     forward_all, by_hand_all = jax.jit(jax.vmap(forward)), jax.jit(jax.vmap(by_hand))
+    floor_all = jax.jit(jax.vmap(lambda scale: by_hand(scale, False)))
     hidden = lambda scale: profile(scale, True)  # one function: rg.sweep compiles it once
     fns = {
         "forward": lambda: forward_all(scales),
         "by_hand": lambda: by_hand_all(scales),
+        "two_products": lambda: floor_all(scales),
         "profile": lambda: rg.sweep(profile, scale=scales).values,
         "profile_generic": lambda: rg.sweep(hidden, scale=scales).values,
     }
@@ -85,6 +92,7 @@ def size_rows(rg: Any, n_s: int, length: int, repeats: int) -> tuple[dict, dict]
         rows[name], values[name] = tm.time_fn(lambda fn=fn: np.asarray(fn()), repeats)
     for row in rows.values():
         row["ratio_to_forward"] = row["median_s"] / rows["forward"]["median_s"]
+        row["cpu_ratio_to_forward"] = row["cpu_median_s"] / rows["forward"]["cpu_median_s"]
     diff = np.abs(values["profile"] - values["profile_generic"])
     checks = {"profile_fast_vs_generic_max_abs_dlog10": float(np.max(diff))}
     return rows, checks
@@ -132,15 +140,16 @@ def main(argv: list[str] | None = None) -> dict:
     checks: dict = {}
     targets: dict = {}
     lines = ["lag profile (final_step_profile in rg.sweep) / bare forward scan, tanh H=64 float32"]
-    lines.append(f"  {'S':>5} {'T':>5} {'row':<18} {'compile':>10} {'run':>10} {'/forward':>9}")
+    head = f"  {'S':>5} {'T':>5} {'row':<18} {'compile':>10} {'run':>10} {'/forward':>9}"
+    lines.append(f"{head} {'cpu /forward':>13}")
     for label, (n_s, length) in zip(("large", "small"), sizes):
         rows, size_checks = size_rows(rg, n_s, length, args.repeats)
         record["by_size"][label] = {"scales": n_s, "length": length, "rows": rows}
         checks.update({f"{label}_{k}": v for k, v in size_checks.items()})
         for name, row in rows.items():
             times = " ".join(tm.fmt_s(row[k]) for k in ("compile_s", "median_s"))
-            ratio = row["ratio_to_forward"]
-            lines.append(f"  {n_s:>5} {length:>5} {name:<18} {times} {ratio:8.2f}x")
+            ratio, cpu = row["ratio_to_forward"], row["cpu_ratio_to_forward"]
+            lines.append(f"  {n_s:>5} {length:>5} {name:<18} {times} {ratio:8.2f}x {cpu:12.2f}x")
         targets[f"lag_profile_over_forward_{label}"] = tm.target(
             f"profile / forward at S={n_s}, T={length}",
             "<",

@@ -138,7 +138,7 @@ def test_lag_profile_limit_numbers(recs):
     rec = recs["lag_profile_limit"]
     for size in rec["by_size"].values():
         rows = size["rows"]
-        assert set(rows) == {"forward", "by_hand", "profile", "profile_generic"}
+        assert set(rows) == {"forward", "by_hand", "two_products", "profile", "profile_generic"}
         for row in rows.values():
             assert row["compile_s"] >= 0 and row["median_s"] > 0 and row["ratio_to_forward"] > 0
         assert rows["forward"]["ratio_to_forward"] == 1.0
