@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rnngrad as rg
-from rnngrad.cells._echo_state import _draw_reservoir
+from rnngrad.cells._echo_state import _draw_base
 from rnngrad.esn import (
     EchoStateCell,
     echo_state_property,
@@ -74,10 +74,10 @@ def test_cell_construction():
     assert jnp.array_equal(again.weight_hh, cell.weight_hh)
     assert not jnp.array_equal(other.weight_hh, cell.weight_hh)
     # Hyperparameters are traced: new values reuse the compiled draw (no retracing).
-    before = _draw_reservoir._cache_size()
+    before = _draw_base._cache_size()
     for rho, leak in ((0.5, 0.1), (0.7, 0.9), (2.0, 1.0)):
         EchoStateCell(1, 100, spectral_radius=rho, leak_rate=leak, key=jax.random.key(3))
-    assert _draw_reservoir._cache_size() == before
+    assert _draw_base._cache_size() == before
 
 
 def test_scale_recurrent_and_effective_radius():
@@ -95,6 +95,82 @@ def test_scale_recurrent_and_effective_radius():
     expected = _radius((1 - a) * np.eye(w.shape[0]) + a * w)
     assert abs(float(effective_spectral_radius(leaky)) - expected) <= 1e-10
     assert expected < 3.0
+
+
+def test_row_sparse_storage_equals_dense():
+    """The row-sparse (ELL) base gives the dense path's W_rec and states (float64)."""
+    options = dict(spectral_radius=0.95, leak_rate=0.3, connectivity=0.1, key=jax.random.key(4))
+    auto = EchoStateCell(1, 160, **options)
+    dense = EchoStateCell(1, 160, storage="dense", **options)
+    assert type(auto.reservoir).__name__ == "RowSparse"
+    assert type(dense.reservoir).__name__ == "Dense"
+    width = auto.reservoir.values.shape[1]
+    assert width % 16 == 0 and width <= 160 // 4
+    assert np.max(np.abs(np.asarray(auto.weight_hh - dense.weight_hh))) <= 1e-15
+    assert abs(_radius(auto.weight_hh) - 0.95) <= 1e-10
+    u = jnp.asarray(RNG(13).uniform(-1.0, 1.0, (300, 1)))
+    diff = jnp.max(jnp.abs(esn_states(auto, u) - esn_states(dense, u)))
+    assert float(diff) <= 1e-12
+    # A small or dense reservoir stays dense under "auto"; "sparse" forces the format.
+    assert type(_cell().reservoir).__name__ == "Dense"
+    forced = _cell(storage="sparse")
+    assert type(forced.reservoir).__name__ == "RowSparse"
+    assert np.max(np.abs(np.asarray(forced.weight_hh - _cell().weight_hh))) <= 1e-15
+    # A traced key draws in-graph (dense, jnp.linalg.eigvals): the same reservoir.
+    traced = jax.jit(lambda k: EchoStateCell(1, 160, **{**options, "key": k}))(options["key"])
+    assert type(traced.reservoir).__name__ == "Dense"
+    assert np.max(np.abs(np.asarray(traced.weight_hh - dense.weight_hh))) <= 1e-12
+    with pytest.raises(ValueError, match="storage='sparse' needs a concrete `key`"):
+        jax.jit(lambda k: EchoStateCell(1, 8, storage="sparse", key=k))(options["key"])
+    with pytest.raises(ValueError, match="`storage` must be one of"):
+        EchoStateCell(1, 8, storage="csr", key=options["key"])
+    with pytest.raises(TypeError, match="`storage` must be one of"):
+        EchoStateCell(1, 8, storage=None, key=options["key"])
+
+
+@pytest.mark.parametrize("storage", ["auto", "dense"])
+def test_arnoldi_spectral_radius_matches_dense_eigenvalues(storage):
+    """N >= 512: the Arnoldi radius of the stored base agrees with numpy's eigvals to 1e-8."""
+    for seed, connectivity in ((0, 0.05), (1, 0.02)):
+        cell = EchoStateCell(
+            1,
+            512,
+            spectral_radius=1.0,
+            connectivity=connectivity,
+            storage=storage,
+            key=jax.random.key(seed),
+        )
+        assert abs(_radius(cell.weight_hh) - 1.0) <= 1e-8
+    # An Arnoldi run that stops early (the identity's Krylov space is one vector) falls back
+    # to the dense eigenvalues.
+    eye = EchoStateCell(
+        1,
+        512,
+        spectral_radius=0.5,
+        connectivity=1.0,
+        storage="sparse",
+        weight_hh_init=lambda k, shape, dtype: 3.0 * jnp.eye(shape[0], dtype=dtype),
+        key=jax.random.key(0),
+    )
+    assert eye.reservoir.values.shape == (512, 16)
+    np.testing.assert_allclose(np.diag(np.asarray(eye.weight_hh)), 0.5, rtol=1e-15)
+
+
+def test_radius_grid_shares_the_base_and_equals_loop():
+    """A vmap over spectral radius and leak keeps one unbatched base; it equals single cells."""
+    key, u = jax.random.key(5), jnp.asarray(RNG(14).uniform(-1.0, 1.0, (120, 1)))
+
+    def run(rho, leak):
+        cell = EchoStateCell(1, 128, spectral_radius=rho, leak_rate=leak, key=key)
+        assert type(cell.reservoir).__name__ == "RowSparse"
+        assert not isinstance(cell.reservoir.values, jax.core.Tracer)  # shared, not batched
+        return esn_states(cell, u)
+
+    rhos, leaks = jnp.array([0.5, 0.9, 1.3]), jnp.array([1.0, 0.4, 0.7])
+    got = jax.jit(jax.vmap(run))(rhos, leaks)
+    for i in range(3):
+        ref = run(float(rhos[i]), float(leaks[i]))
+        assert float(jnp.max(jnp.abs(got[i] - ref))) <= 1e-12
 
 
 # --- states, readout, prediction ----------------------------------------------------------
