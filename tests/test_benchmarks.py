@@ -19,6 +19,7 @@ import pytest
 from benchmarks import (
     contributions,
     esn_fit,
+    esn_vs_reservoirpy,
     lag_profile_limit,
     long_sequence,
     parallel_scan,
@@ -215,3 +216,27 @@ def test_parallel_scan_benchmark_numbers(recs):
 def test_parallel_scan_crossover(ratios, expected):
     got = parallel_scan.crossover([10, 100, 1000], ratios)
     assert got == expected if expected is None else got == pytest.approx(expected)
+
+
+def test_esn_vs_reservoirpy_quick(tmp_path, monkeypatch):
+    """esn_vs_reservoirpy --quick: every rnngrad row and check; reservoirpy hidden (skip rows)."""
+    monkeypatch.setenv("RNNGRAD_BENCH_NO_RESERVOIRPY", "1")
+    rec = esn_vs_reservoirpy.main(["--quick", "--repeats", "1", "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "esn_vs_reservoirpy.json").read_text())["table"] == rec["table"]
+    rows, checks = rec["rows"], rec["checks"]
+    skip = {"skipped": "reservoirpy: not installed (hidden by RNNGRAD_BENCH_NO_RESERVOIRPY)"}
+    for part in ("build", "states", "ridge", "total", "grid"):
+        assert rows[f"reservoirpy_{part}"] == skip
+    assert rows["previous_grid"] == {"skipped": "full sizes only"}
+    timed = [
+        f"{p}_{part}" for p in ("rnngrad", "previous") for part in ("build", "states", "ridge")
+    ]
+    timed += ["states_row_sparse", "states_dense", "states_bcoo", "rnngrad_grid"]
+    for name in timed:
+        assert 0 < rows[name]["median_s"] and rows[name]["compile_s"] >= 0
+    parts = sum(rows[f"rnngrad_{p}"]["median_s"] for p in ("build", "states", "ridge"))
+    assert math.isclose(rows["rnngrad_total"]["median_s"], parts)
+    assert checks["row_sparse_vs_dense_states_max_abs"] <= 1e-12
+    assert checks["rnngrad_radius_error"] <= 1e-8 and checks["rnngrad_nrmse"] < 0.01
+    assert {t["status"] for t in rec["targets"].values()} == {"skipped"}
+    assert "reservoirpy: not installed" in rec["table"]
