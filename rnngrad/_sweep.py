@@ -439,6 +439,32 @@ def _evaluate(fn: Callable, points: dict[str, jax.Array], base_key: Any) -> Any:
     return jax.vmap(one)(points)
 
 
+def put_sharded(tree: Any, sharding: NamedSharding) -> Any:
+    """Every leaf of `tree` (the full array, the same on every process) as one global
+    array split by `sharding`; across processes each one supplies its own shards."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def one(leaf: Any) -> jax.Array:
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def to_host(tree: Any) -> Any:
+    """Every leaf as a numpy array on this process; shards held by other processes
+    (``jax.distributed``) are gathered with ``process_allgather``."""
+    from jax.experimental import multihost_utils
+
+    def one(leaf: Any) -> np.ndarray:
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+        return np.asarray(leaf)
+
+    return jax.tree_util.tree_map(one, tree)
+
+
 def _check_outputs(result: Any, batch: int) -> None:
     leaves = jax.tree_util.tree_leaves(result)
     if not leaves:
@@ -468,7 +494,8 @@ def sweep(
     ``jax.sharding.Mesh`` (``NamedSharding``), padded to a multiple of the device count;
     the padding is dropped from the result, which equals the single-device run up to
     float rounding. For multi-host runs call ``jax.distributed.initialize()`` first on
-    every host; ``jax.devices()`` then spans all hosts and the same call shards over them.
+    every host (process); ``jax.devices()`` then spans all of them, every process runs the
+    same call, computes its own shards, and gets the whole result (gathered).
 
     Keep large constants (a base cell) closed over or as defaults of `fn`, and put only
     the swept quantities on axes: with ``rg.scale_recurrent`` the base ``W_rec`` stays
@@ -554,7 +581,7 @@ def sweep(
         sl = slice(c * per_call, (c + 1) * per_call)
         points = {n: jnp.asarray(v[sl]) for n, v in flat.items()}
         if sharding is not None:
-            points = jax.device_put(points, sharding)
+            points = put_sharded(points, sharding)
         elif devices != jax.devices()[:1]:
             points = jax.device_put(points, devices[0])
         try:
@@ -566,7 +593,7 @@ def sweep(
             ) from err
         if c == 0:
             _check_outputs(result, per_call)
-        outputs.append(jax.tree_util.tree_map(np.asarray, result))
+        outputs.append(to_host(result))
     stacked = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts)[:total], *outputs)
     values = jax.tree_util.tree_map(lambda a: a.reshape(*lengths, *a.shape[1:]), stacked)
     return SweepResult({n: np.asarray(arrays[n]) for n in names}, values)

@@ -322,7 +322,8 @@ def test_training_with_omega_and_flossing_penalties():
     # Same data, same init: the first loss differs exactly by the penalties' values.
     keys = rg.train_keys(jax.random.key(4), 0)
     model = rg.RNNModel(rg.fold_recurrent_scale(make(keys.cell)), 1, key=keys.readout)
-    assert eqx.tree_equal(model, penalised.seed_model(0, initial=True))
+    # Training draws the model inside one compiled program: equal to float rounding.
+    assert eqx.tree_equal(model, penalised.seed_model(0, initial=True), rtol=1e-15, atol=1e-15)
     xs, ys = SMALL.batch(jax.random.fold_in(keys.data, 0), 2)
     carry0 = rg.init_carry(model.cell)
     last = SMALL.length - 1

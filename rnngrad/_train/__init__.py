@@ -17,4 +17,9 @@ from ._penalties import (
     flossing_penalty as flossing_penalty,
     pascanu_omega as pascanu_omega,
 )
-from ._result import TrainKeys as TrainKeys, TrainResult as TrainResult, train_keys as train_keys
+from ._result import (
+    TrainGrid as TrainGrid,
+    TrainKeys as TrainKeys,
+    TrainResult as TrainResult,
+    train_keys as train_keys,
+)

@@ -23,7 +23,7 @@ from .._io import atomic_write, make_folder, numeric_array
 
 __all__ = ["FORMAT", "Checkpoint", "fingerprint"]
 
-FORMAT = 2  # 1: rnngrad 0.1 (flags tbptt/omega/flossing); 2: objective + penalties modules
+FORMAT = 3  # 1: rnngrad 0.1 flags; 2: objective + penalties modules; 3: hyperparams + grid
 
 
 def fingerprint(tree: Any) -> str:

@@ -22,6 +22,11 @@ def clipped(
     - `global_norm`: ``optax.clip_by_global_norm`` (Pascanu et al. 2013's rescaling).
     - `value`: ``optax.clip`` (element-wise, Mikolov 2012).
     - `adaptive`: ``optax.adaptive_grad_clip`` (Brock et al. 2021, unit-wise ratio).
+
+    Each threshold is injected (``optax.inject_hyperparams``) under optax's name for it:
+    ``max_norm``, ``max_delta``, ``clipping``. It is a value in the optimizer state, so
+    ``rg.train(..., hyperparams={"max_norm": 0.5})`` or ``grid={"max_norm": [...]}``
+    changes it without recompiling.
     - `skip_nonfinite`: wrap everything in ``optax.apply_if_finite`` with this many
       consecutive non-finite steps tolerated; skipped updates are counted in
       ``TrainResult.skipped``.
@@ -49,13 +54,13 @@ def clipped(
     chain = []
     if global_norm is not None:
         check_real_scalar("global_norm", global_norm, positive=True)
-        chain.append(optax.clip_by_global_norm(global_norm))
+        chain.append(optax.inject_hyperparams(optax.clip_by_global_norm)(max_norm=global_norm))
     if value is not None:
         check_real_scalar("value", value, positive=True)
-        chain.append(optax.clip(value))
+        chain.append(optax.inject_hyperparams(optax.clip)(max_delta=value))
     if adaptive is not None:
         check_real_scalar("adaptive", adaptive, positive=True)
-        chain.append(optax.adaptive_grad_clip(adaptive))
+        chain.append(optax.inject_hyperparams(optax.adaptive_grad_clip)(clipping=adaptive))
     chain.append(optimizer)
     out = optax.chain(*chain) if len(chain) > 1 else optimizer
     if skip_nonfinite is not None:

@@ -474,6 +474,11 @@ class AbstractPenalty(eqx.Module):
         """The weighted penalty of one batch."""
 
 
+def _scaled(strength: Any, value: Array) -> Array:
+    """``strength × value`` in `value`'s dtype (a traced strength may be float64)."""
+    return jnp.asarray(strength).astype(value.dtype) * value
+
+
 def _strength(strength: Any, where: str) -> float:
     if hasattr(strength, "shape") and jnp.ndim(strength) != 0:
         raise ValueError(f"{where}: `strength` must be one number, got {strength!r}.")
@@ -490,7 +495,7 @@ class Omega(AbstractPenalty):
     Reference: Pascanu, Mikolov & Bengio, ICML 2013, eq. 9.
     """
 
-    strength: Checked[float] = eqx.field(static=True)
+    strength: Checked[float]  # a leaf: rg.train traces it (no recompile per strength)
     mask_below: Checked[float] = eqx.field(default=0.0, static=True)
     squared_norms: Checked[bool] = eqx.field(default=False, static=True)
     reduction: Checked[Literal["sum", "mean"]] = eqx.field(default="sum", static=True)
@@ -527,7 +532,7 @@ class Omega(AbstractPenalty):
                 through_states=self.through_states,
             )
 
-        return self.strength * jnp.mean(jax.vmap(one)(xs, ys))
+        return _scaled(self.strength, jnp.mean(jax.vmap(one)(xs, ys)))
 
 
 class Flossing(AbstractPenalty):
@@ -539,7 +544,7 @@ class Flossing(AbstractPenalty):
     Reference: R. Engelken, "Gradient flossing", NeurIPS 2023.
     """
 
-    strength: Checked[float] = eqx.field(static=True)
+    strength: Checked[float]  # a leaf: rg.train traces it (no recompile per strength)
     n: Checked[int] = eqx.field(default=1, static=True)
     target: Checked[float] = eqx.field(default=0.0, static=True)
     warmup: Checked[int] = eqx.field(default=0, static=True)
@@ -563,12 +568,15 @@ class Flossing(AbstractPenalty):
 
     def __call__(self, cell, xs, carry0, step_loss, ys):
         del step_loss, ys
-        return self.strength * flossing_penalty(
-            cell,
-            xs[0],
-            carry0,
-            n=self.n,
-            target=self.target,
-            warmup=self.warmup,
-            state_gradient=self.state_gradient,
+        return _scaled(
+            self.strength,
+            flossing_penalty(
+                cell,
+                xs[0],
+                carry0,
+                n=self.n,
+                target=self.target,
+                warmup=self.warmup,
+                state_gradient=self.state_gradient,
+            ),
         )
