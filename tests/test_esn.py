@@ -10,6 +10,7 @@ import pytest
 
 import rnngrad as rg
 from rnngrad.cells._echo_state import _draw_base
+from rnngrad.cells._reservoir import _arnoldi_radius
 from rnngrad.esn import (
     EchoStateCell,
     echo_state_property,
@@ -141,6 +142,9 @@ def test_arnoldi_spectral_radius_matches_dense_eigenvalues(storage):
             key=jax.random.key(seed),
         )
         assert abs(_radius(cell.weight_hh) - 1.0) <= 1e-8
+        # The Arnoldi iteration itself converged (no dense fallback) on the normalised base.
+        arnoldi = _arnoldi_radius(cell.reservoir, 512)
+        assert arnoldi is not None and abs(arnoldi - 1.0) <= 1e-8
     # An Arnoldi run that stops early (the identity's Krylov space is one vector) falls back
     # to the dense eigenvalues.
     eye = EchoStateCell(
