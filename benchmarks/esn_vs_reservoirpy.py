@@ -1,7 +1,8 @@
 """Speed and accuracy: an echo state network end to end, rnngrad vs reservoirpy (float64).
 
 Command:  python benchmarks/esn_vs_reservoirpy.py [--quick] [--out DIR] [--repeats R]
-Runtime:  a few minutes on a 2-core CPU (the 16-reservoir grids dominate); --quick ~20 s.
+Runtime:  about 20 min on a 2-core CPU shared with other jobs (the dense path's 16-radius
+          grid is most of it); --quick about 1 min, mostly compilation.
 Measures: one ESN, 1000 units (quick: 200), connectivity 0.1, spectral radius 1, no leak,
           input scaling 1, ridge 1e-8, driven by 10,000 steps (quick: 500) of
           rg.tasks.mackey_glass − 1 (the same array for both), washout 100, readout
