@@ -2,15 +2,17 @@
 
 Command:  python benchmarks/train_grid.py [--quick] [--out DIR]
 Runtime:  about 4 minutes on a 2-core CPU; --quick ~30 s.
-Measures: (1) the first rg.train call of the process (vanilla tanh and LSTM, H = 64,
-          adding T = 100, 20 steps, batch 32, 1 seed, 500 test samples), split into compile
-          and run (a repeat of the same call is the run); (2) a second call that differs
-          only in learning rate and clip threshold: with one optax.inject_hyperparams
-          optimizer and hyperparams={...} (no recompile) and, as rnngrad 0.2 did, with a
-          new optimizer object (recompiles); (3) a learning-rate × clip-threshold × seed
-          grid (4 × 4 × 5) by one rg.train(grid=...) against 16 sequential calls of 5 seeds
-          with a new optimizer each (the loop one wrote before) and with one reused
-          optimizer; that the grid's losses equal the loop's.
+Measures: (1) the first rg.train call of the process (vanilla tanh, and an LSTM but not
+          in --quick; H = 64, adding T = 100, 20 steps, batch 32, 1 seed, 500 test
+          samples), split into compile and run (a repeat of the same call is the run);
+          (2) a second call that differs only in learning rate and clip threshold: with
+          one optax.inject_hyperparams optimizer and hyperparams={...} (no recompile) and,
+          as before training grids, with a new optimizer object (recompiles); (3) a
+          learning-rate × clip-threshold × seed grid (4 × 4 × 5) by one
+          rg.train(grid=...) against 16 sequential calls of 5 seeds with a new optimizer
+          each (the loop one wrote before) and with one reused optimizer; that the grid's
+          losses equal the loop's (to float32 rounding after one update; at the largest
+          Adam step training amplifies rounding differences to O(1) within 10 steps).
 Numbers:  printed, and in <out>/train_grid.json (rows, checks, targets).
 """
 
@@ -43,10 +45,9 @@ def main(argv: list[str] | None = None) -> dict:
     hidden, length, steps, batch, test = (8, 20, 5, 8, 50) if args.quick else (64, 100, 20, 32, 500)
     n_lr, n_clip, seeds = (2, 1, 2) if args.quick else (4, 4, 5)
     task = rg.make_task("adding", length)
-    cells = {
-        "vanilla": lambda k: rg.VanillaCell(2, hidden, key=k),
-        "lstm": lambda k: rg.lstm(2, hidden, key=k),
-    }
+    cells = {"vanilla": lambda k: rg.VanillaCell(2, hidden, key=k)}
+    if not args.quick:  # the LSTM's compile is the quick run's largest cost
+        cells["lstm"] = lambda k: rg.lstm(2, hidden, key=k)
 
     def injected():
         return rg.clipped(optax.inject_hyperparams(optax.adam)(learning_rate=1e-3), global_norm=1.0)
@@ -127,6 +128,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"{loop_reused_s / grid_s:.1f}x)"
     )
     checks = {
+        # After one update the two differ by rounding only; a large Adam step amplifies
+        # that over the steps (float32: ~1e-5 after one update, O(1) by step 10 at 3e-2).
+        "grid_vs_loop_max_rel_loss_step_1": float(
+            np.max(np.abs(got - want)[..., :2] / np.abs(want)[..., :2])
+        ),
         "grid_vs_loop_max_rel_loss": float(np.max(np.abs(got - want) / np.abs(want))),
         "grid_success_rate_points": int(np.size(grid.success_rate)),
     }
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
             "rg.train first call, vanilla (s)", "<", 3.0, rows["vanilla"]["first_call_s"]
         ),
         "first_call_lstm": tm.target(
-            "rg.train first call, LSTM (s)", "<", 3.0, rows["lstm"]["first_call_s"]
+            "rg.train first call, LSTM (s)", "<", 3.0, rows.get("lstm", {}).get("first_call_s")
         ),
         "no_recompile_overhead": tm.target(
             "other lr/clip: overhead over a repeat (s)",
