@@ -192,3 +192,11 @@ def test_train_grid_benchmark_quick(tmp_path):
         "no_recompile_overhead",
         "grid_speedup",
     }
+
+
+def test_divergent_grid_points_are_named():
+    with pytest.warns(rg.NumericalWarning, match=r"1 of 2 grid points: learning_rate=1e\+200"):
+        g = run(grid={"learning_rate": [0.1, 1e200]}, hyperparams={"max_norm": 1e300})
+    finite = np.asarray(g.results.finite)
+    assert finite[0].all() and not finite[1].any()
+    assert np.all(np.asarray(g.results.first_divergent_step)[1] >= 0)
