@@ -434,27 +434,55 @@ def _marker_min_length(task: str) -> str:
     )
 
 
+_MARKER_WINDOWS = {
+    # (first marker in [0, a), second in [a, b)) as fractions of T, floored.
+    "hochreiter": (10, 2),  # [0, T/10), [T/10, T/2): Hochreiter & Schmidhuber; Pascanu
+    "arjovsky": (2, 1),  # [0, T/2), [T/2, T): Arjovsky, Shah & Bengio 2016
+}
+
+
+def marker_windows(variant: str, length: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The two marker windows ``((0, a), (a, b))`` (half-open) of a marker-task variant."""
+    first, second = _MARKER_WINDOWS[variant]
+    return (0, length // first), (length // first, length // second)
+
+
 def _marked_pair(
-    key: PRNGKeyArray, length: int, low: float, high: float, dtype: Any
+    key: PRNGKeyArray,
+    length: int,
+    low: float,
+    high: float,
+    dtype: Any,
+    variant: str = "hochreiter",
 ) -> tuple[Float[Array, "T 2"], Float[Array, ""], Float[Array, ""]]:
     """Values U(low, high) in channel 0, two markers in channel 1; return (xs, a, b)."""
     k_values, k_first, k_second = jax.random.split(key, 3)
     values = jax.random.uniform(k_values, (length,), dtype, low, high)
-    first = jax.random.randint(k_first, (), 0, length // 10)
-    second = jax.random.randint(k_second, (), length // 10, length // 2)
+    (lo1, hi1), (lo2, hi2) = marker_windows(variant, length)
+    first = jax.random.randint(k_first, (), lo1, hi1)
+    second = jax.random.randint(k_second, (), lo2, hi2)
     markers = jnp.zeros((length,), dtype).at[first].set(1).at[second].set(1)
     return jnp.stack([values, markers], axis=-1), values[first], values[second]
 
 
 class AddingTask(AbstractTask):
-    """The adding problem (Hochreiter & Schmidhuber 1997, Experiment 4; Pascanu et al. 2013).
+    """The adding problem, in the marker windows of the paper it follows (`variant`).
 
     Input step t is ``(value_t, marker_t)``: channel 0 holds i.i.d. ``U(low, high)``
-    values (default U(0, 1)), channel 1 is 0 except for exactly two 1s, the first at a
-    uniform position in ``[0, floor(T/10))``, the second in ``[floor(T/10), floor(T/2))``
-    (Pascanu's windows, integer arithmetic). With ``a, b`` the marked values the target is
-    ``a + b`` (``variant="sum"``) or ``(a + b)/2`` (``variant="mean"``, Pascanu's code).
-    The prediction is read from the final step (``readout="last"``).
+    values (default U(0, 1)), channel 1 is 0 except for exactly two 1s, each at a uniform
+    position in its window (integer arithmetic):
+
+    - ``variant="hochreiter"`` (default): the first in ``[0, floor(T/10))``, the second in
+      ``[floor(T/10), floor(T/2))``: Hochreiter & Schmidhuber 1997 (Experiment 4) as
+      Pascanu, Mikolov & Bengio 2013 generate it. Both marked values lie at least T/2
+      steps before the readout: the harder task.
+    - ``variant="arjovsky"``: the first in ``[0, floor(T/2))``, the second in
+      ``[floor(T/2), T)``: Arjovsky, Shah & Bengio 2016 (unitary RNNs), the form most
+      later papers use. The second value is often only a few steps back.
+
+    With ``a, b`` the marked values the target is ``a + b`` (``target="sum"``) or
+    ``(a + b)/2`` (``target="mean"``, Pascanu's code). The prediction is read from the
+    final step (``readout="last"``).
 
     Differences from the sources: Pascanu's generator also draws T in [T, 1.1 T) per
     batch and puts the marker in channel 0; here T is fixed (the shapes are static; vary
@@ -463,8 +491,11 @@ class AddingTask(AbstractTask):
 
     **Arguments:**
 
-    - `length`: T >= 10 (the first marker window [0, floor(T/10)) must be non-empty).
-    - `variant`: ``"sum"`` (default) or ``"mean"`` (keyword only, as all options).
+    - `length`: T >= 10 for ``"hochreiter"`` (the first window [0, floor(T/10)) must be
+      non-empty), T >= 2 for ``"arjovsky"``.
+    - `variant`: ``"hochreiter"`` (default) or ``"arjovsky"`` (keyword only, as all
+      options).
+    - `target`: ``"sum"`` (default) or ``"mean"``.
     - `value_range`: ``(low, high)`` of the uniform values, default ``(0.0, 1.0)``.
     - `dtype`: float dtype of ``xs`` and ``y``; default float64 under x64, else float32.
 
@@ -473,9 +504,10 @@ class AddingTask(AbstractTask):
     E[y], from the moments of U(low, high): Var(a + b) = 2 (high - low)²/12 (= 1/6 for
     U(0, 1)), Var((a + b)/2) = (high - low)²/24.
 
-    **Raises:** ``TypeError``/``ValueError`` for a bad `length` (T < 10), `variant`,
-    `value_range` (not a finite pair with low < high, or so large that the targets'
-    squares overflow `dtype`) or `dtype`.
+    **Raises:** ``TypeError``/``ValueError`` for a bad `length` (below the variant's
+    minimum), `variant` (``"sum"``/``"mean"``, its meaning before rnngrad 0.3: the message
+    says to use `target`), `target`, `value_range` (not a finite pair with low < high, or
+    so large that the targets' squares overflow `dtype`) or `dtype`.
 
     >>> import jax, rnngrad._tasks as tasks
     >>> task = tasks.AddingTask(50)
@@ -485,7 +517,8 @@ class AddingTask(AbstractTask):
     """
 
     length: int = eqx.field(static=True)
-    variant: Literal["sum", "mean"] = eqx.field(static=True)
+    variant: Literal["hochreiter", "arjovsky"] = eqx.field(static=True)
+    target: Literal["sum", "mean"] = eqx.field(static=True)
     value_range: tuple[float, float] = eqx.field(static=True)
     dtype: Any = eqx.field(static=True)
 
@@ -500,14 +533,28 @@ class AddingTask(AbstractTask):
         self,
         length: Checked[int],
         *,
-        variant: Checked[Literal["sum", "mean"]] = "sum",
+        variant: Checked[Literal["hochreiter", "arjovsky"]] = "hochreiter",
+        target: Checked[Literal["sum", "mean"]] = "sum",
         value_range: Checked[tuple[float, float]] = (0.0, 1.0),
         dtype: Any = None,
     ):
-        self.length = check_int(
-            "length", length, where="AddingTask", minimum=10, why=_marker_min_length("adding")
-        )
-        self.variant = check_choice("variant", variant, ("sum", "mean"), where="AddingTask")
+        if isinstance(variant, str) and variant in ("sum", "mean"):
+            raise ValueError(
+                f"AddingTask: `variant` names the paper's marker windows ('hochreiter' or "
+                f"'arjovsky'); the form of the target moved to `target`: use "
+                f"target={variant!r}."
+            )
+        self.variant = check_choice("variant", variant, tuple(_MARKER_WINDOWS), where="AddingTask")
+        if self.variant == "hochreiter":
+            self.length = check_int(
+                "length", length, where="AddingTask", minimum=10, why=_marker_min_length("adding")
+            )
+        else:
+            self.length = check_int(
+                "length", length, where="AddingTask", minimum=2,
+                why="each half of the sequence holds one marker",
+            )  # fmt: skip
+        self.target = check_choice("target", target, ("sum", "mean"), where="AddingTask")
         self.value_range = check_range("value_range", value_range, where="AddingTask")
         self.dtype = check_float_dtype("dtype", dtype, where="AddingTask")
         _check_value_scale("AddingTask", self.value_range, self.dtype)
@@ -524,7 +571,7 @@ class AddingTask(AbstractTask):
     def target_mean(self) -> float:
         """E[y]: ``low + high`` for the sum, ``(low + high)/2`` for the mean."""
         low, high = self.value_range
-        return (low + high) if self.variant == "sum" else (low + high) / 2
+        return (low + high) if self.target == "sum" else (low + high) / 2
 
     @property
     def baseline_loss(self) -> float:
@@ -532,7 +579,7 @@ class AddingTask(AbstractTask):
         low, high = self.value_range
         var_value = (high - low) ** 2 / 12
         var_sum = 2 * var_value  # a, b independent
-        return var_sum if self.variant == "sum" else var_sum / 4
+        return var_sum if self.target == "sum" else var_sum / 4
 
     def sample(self, key: Checked[PRNGKeyArray]) -> tuple[Float[Array, "T 2"], Float[Array, " 1"]]:
         """One example.
@@ -545,8 +592,8 @@ class AddingTask(AbstractTask):
         """
         check_key("key", key, where="AddingTask.sample")
         low, high = self.value_range
-        xs, a, b = _marked_pair(key, self.length, low, high, self.dtype)
-        y = a + b if self.variant == "sum" else (a + b) / 2
+        xs, a, b = _marked_pair(key, self.length, low, high, self.dtype, self.variant)
+        y = a + b if self.target == "sum" else (a + b) / 2
         return xs, y[None]
 
 
@@ -1061,7 +1108,7 @@ def make_task(name: Checked[str], length: Checked[int], **options: Any) -> Abstr
     - `name`: one of ``"adding"``, ``"multiplication"``, ``"temporal_order"``,
       ``"temporal_order_3bit"``, ``"copy"``, ``"flipflop"`` (``TASK_NAMES``).
     - `length`: T, the number of time steps.
-    - `options`: keyword options of the task's class (e.g. ``variant="mean"`` for
+    - `options`: keyword options of the task's class (e.g. ``variant="arjovsky"`` for
       adding, ``pattern_length=5`` for copy).
 
     **Returns:** the task (an :class:`AbstractTask`).

@@ -35,21 +35,25 @@ def _samples(task, n=N_KEYS, seed=0):
 
 # --------------------------------------------------------------------------- adding, product
 
-# T -> (first window, second window), from [0, 0.1T) and [0.1T, 0.5T) with floors.
-MARKER_WINDOWS = {50: ((0, 5), (5, 25)), 57: ((0, 5), (5, 28)), 10: ((0, 1), (1, 5))}
+# T -> (first window, second window), written out from the papers, with floors:
+# Hochreiter & Schmidhuber / Pascanu et al.: [0, 0.1T) and [0.1T, 0.5T);
+# Arjovsky et al. 2016: [0, 0.5T) and [0.5T, T).
+HOCHREITER = {50: ((0, 5), (5, 25)), 57: ((0, 5), (5, 28)), 10: ((0, 1), (1, 5))}
+ARJOVSKY = {50: ((0, 25), (25, 50)), 57: ((0, 28), (28, 57)), 10: ((0, 5), (5, 10))}
 
 
 @pytest.mark.parametrize("length", [50, 57, 10])
 @pytest.mark.parametrize(
-    "make, combine",
+    "make, combine, windows",
     [
-        (lambda t: AddingTask(t), lambda a, b: a + b),
-        (lambda t: AddingTask(t, variant="mean"), lambda a, b: (a + b) / 2),
-        (lambda t: MultiplicationTask(t), lambda a, b: a * b),
+        (lambda t: AddingTask(t), lambda a, b: a + b, HOCHREITER),
+        (lambda t: AddingTask(t, target="mean"), lambda a, b: (a + b) / 2, HOCHREITER),
+        (lambda t: AddingTask(t, variant="arjovsky"), lambda a, b: a + b, ARJOVSKY),
+        (lambda t: MultiplicationTask(t), lambda a, b: a * b, HOCHREITER),
     ],
-    ids=["adding-sum", "adding-mean", "multiplication"],
+    ids=["adding-sum", "adding-mean", "adding-arjovsky", "multiplication"],
 )
-def test_marker_tasks_layout_and_target(length, make, combine):
+def test_marker_tasks_layout_and_target(length, make, combine, windows):
     task = make(length)
     xs, ys = _samples(task)
     assert xs.shape == (N_KEYS, length, 2) and ys.shape == (N_KEYS, 1)
@@ -59,7 +63,7 @@ def test_marker_tasks_layout_and_target(length, make, combine):
     assert np.all(markers.sum(axis=1) == 2)  # exactly two markers
     first = np.argmax(markers, axis=1)
     second = length - 1 - np.argmax(markers[:, ::-1], axis=1)
-    (lo0, hi0), (lo1, hi1) = MARKER_WINDOWS[length]
+    (lo0, hi0), (lo1, hi1) = windows[length]
     assert np.all((first >= lo0) & (first < hi0))
     assert np.all((second >= lo1) & (second < hi1))
     # every position of each window is used (a too narrow window would fail)
@@ -80,13 +84,14 @@ def test_value_range_is_respected():
     "task, by_hand",
     [
         (AddingTask(10), 1 / 6),
-        (AddingTask(10, variant="mean"), 1 / 24),
+        (AddingTask(10, target="mean"), 1 / 24),
+        (AddingTask(10, variant="arjovsky"), 1 / 6),
         (AddingTask(10, value_range=(-1.0, 1.0)), 2 * 4 / 12),
         (MultiplicationTask(10), 1 / 9 - 1 / 16),
         # a in U(1, 3): E a = 2, E a^2 = 1/3 + 4, Var(ab) = (13/3)^2 - 16
         (MultiplicationTask(10, value_range=(1.0, 3.0)), (13 / 3) ** 2 - 16),
     ],
-    ids=["sum", "mean", "sum-pm1", "product", "product-1-3"],
+    ids=["sum", "mean", "sum-arjovsky", "sum-pm1", "product", "product-1-3"],
 )
 def test_baseline_is_mse_of_mean_predictor(task, by_hand):
     assert task.baseline_loss == pytest.approx(by_hand, rel=1e-12)
@@ -357,7 +362,8 @@ def test_make_task_by_name():
             (40, task.output_size) if task.readout == "every" else (task.output_size,)
         )
     assert make_task("temporal_order_3bit", 40).output_size == 8
-    assert make_task("adding", 40, variant="mean").variant == "mean"
+    assert make_task("adding", 40, target="mean").target == "mean"
+    assert make_task("adding", 40, variant="arjovsky").variant == "arjovsky"
     assert make_task("copy", 40, pattern_length=4).delay == 40 - 9
     assert AddingTask(12) == AddingTask(12) and hash(AddingTask(12)) == hash(AddingTask(12))
 
@@ -417,8 +423,18 @@ def test_bad_copy_parameters():
 
 
 def test_bad_options():
-    with pytest.raises(ValueError, match=r"`variant` must be one of \['sum', 'mean'\], got 'avg'"):
-        AddingTask(20, variant="avg")
+    with pytest.raises(ValueError, match=r"`target` must be one of \['sum', 'mean'\], got 'avg'"):
+        AddingTask(20, target="avg")
+    with pytest.raises(ValueError, match=r"`variant` must be one of \['hochreiter', 'arjovsky'\]"):
+        AddingTask(20, variant="le")
+    # The meaning `variant` had before: the message points to `target`.
+    with pytest.raises(ValueError, match=r"marker windows.*use target='mean'"):
+        AddingTask(20, variant="mean")
+    with pytest.raises(ValueError, match=r"`length` must be >= 10"):
+        AddingTask(9)
+    assert AddingTask(2, variant="arjovsky").length == 2
+    with pytest.raises(ValueError, match=r"`length` must be >= 2.*each half"):
+        AddingTask(1, variant="arjovsky")
     with pytest.raises(ValueError, match=r"`bits` must be 2 or 3, got 4"):
         TemporalOrderTask(20, bits=4)
     with pytest.raises(ValueError, match="`value_range` must be finite with low < high"):

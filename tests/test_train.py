@@ -356,3 +356,22 @@ def test_checkpoint_of_an_older_format_gets_a_clear_error(tmp_path):
             batch_size=2, key=jax.random.key(0), test_size=4, progress=False,
             checkpoint_dir=tmp_path,
         )  # fmt: skip
+
+
+def test_lstm_solves_arjovsky_adding_at_t50():
+    """The check that would have caught #16's row 1: with Arjovsky et al.'s marker windows
+    a forget-bias-1 LSTM solves the adding problem at T = 50 within 2000 Adam steps (both
+    seeds; test MSE < 0.01), where the Hochreiter/Pascanu windows keep it on the plateau."""
+    task = rg.AddingTask(50, variant="arjovsky")
+    res = rg.train(
+        lambda k: rg.lstm(2, 32, forget_bias=1.0, key=k),
+        task,
+        optimizer=rg.clipped(optax.adam(3e-3), global_norm=1.0),
+        steps=2000,
+        batch_size=32,
+        key=jax.random.key(0),
+        seeds=2,
+        test_size=1000,
+        progress=False,
+    )
+    assert np.all(np.asarray(res.solved)), np.asarray(res.test_loss)
