@@ -20,15 +20,13 @@ from .._checks import (
     Checked,
     NumericalWarning,
     check_callable,
-    check_finite,
     check_key,
     check_path,
     check_positive_int,
     check_real_scalar,
     describe,
-    is_concrete,
 )
-from .._sweep import _check_devices, put_sharded, to_host
+from .._sweep import _axis_array, _check_devices, put_sharded, to_host
 from .._tasks import AbstractTask
 from ..cells import check_cell, fold_recurrent_scale, init_carry, scale_recurrent
 from ._checkpoint import Checkpoint, fingerprint
@@ -169,7 +167,7 @@ def _known_hyperparams(
         if pen_names.count(name) > 1:
             raise ValueError(
                 f"train: `penalties` holds two {name.split('_')[0]} penalties; their strengths "
-                "would share the name {name!r}: combine them into one."
+                f"would share the name {name!r}: combine them into one."
             )
     return opt_names, [*opt_names, _SCALE, *pen_names]
 
@@ -216,21 +214,9 @@ def _check_hyperparams(
                 check_real_scalar(label, value)
                 values[name] = float(value)
                 continue
-            if isinstance(value, (str, bytes)) or not is_concrete(value):
-                raise TypeError(
-                    f"train: `{label}` must be a 1-D array of numbers, got {describe(value)}."
-                )
-            array = np.asarray(value)
-            if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+            array = np.asarray(_axis_array(label, value))  # as an rg.sweep axis
+            if np.iscomplexobj(array) or array.dtype == bool:
                 raise TypeError(f"train: `{label}` must hold real numbers, got {describe(value)}.")
-            if np.iscomplexobj(array):
-                raise TypeError(f"train: `{label}` must hold real numbers, got {describe(value)}.")
-            if array.ndim != 1 or array.size == 0:
-                raise ValueError(
-                    f"train: `{label}` must be a non-empty 1-D array, got shape "
-                    f"{tuple(array.shape)}; for one value use hyperparams={{{name!r}: value}}."
-                )
-            check_finite(label, array, hint="Every value on a training grid must be finite.")
             if name in values:
                 raise ValueError(
                     f"train: {name!r} is given both in `hyperparams` and in `grid`; keep one."
