@@ -32,9 +32,12 @@ Table = tuple[list[str], list[list[Any]]]
 class Expect:
     """One paper comparison: ``record["checks"][check] <op> bound``.
 
-    `result` names the comparison, `paper` gives the paper's figure in words, `op` is
-    one of ``<``, ``<=``, ``>``, ``>=``, ``abs<`` (``|value| < bound``) or ``==``;
-    `fmt` formats our value.
+    `result` names the comparison and its paper, `paper` gives the paper's figure in
+    words, `op` is one of ``<``, ``<=``, ``>``, ``>=``, ``abs<`` (``|value| < bound``) or
+    ``==``; `fmt` formats our value. So that a row compares like with like, it also says
+    which task `variant` (and whose definition) both sides ran, the `size` of our full
+    run (task length, units, seeds, steps), and what `differs` from the paper's setup;
+    `interval` names the check holding ``[low, high]`` (a 95 % interval) of our value.
     """
 
     result: str
@@ -43,11 +46,18 @@ class Expect:
     op: str
     bound: float
     fmt: str = "{:.3g}"
+    variant: str = "-"
+    size: str = "-"
+    differs: str = "-"
+    interval: str | None = None
 
-    def row(self, checks: Mapping[str, Any]) -> list[str]:
-        """``[result, paper, ours, match?]``; a missing check is reported, not raised."""
+    def row(self, checks: Mapping[str, Any]) -> dict[str, str]:
+        """The row ``{field: text}``, fields :data:`ROW_FIELDS` (a missing check is
+        reported in the row, not raised)."""
+        row = dict(result=self.result, variant=self.variant, size=self.size, paper=self.paper)
+        row.update(ours="not measured at this size", match="?", differs=self.differs)
         if self.check not in checks or checks[self.check] is None:
-            return [self.result, self.paper, "not measured at this size", "?"]
+            return row
         value = float(checks[self.check])
         ops: dict[str, Callable[[float], bool]] = {
             "<": lambda v: v < self.bound,
@@ -59,7 +69,24 @@ class Expect:
         }
         ok = math.isfinite(value) and ops[self.op](value)
         want = f"|x| < {self.bound:g}" if self.op == "abs<" else f"{self.op} {self.bound:g}"
-        return [self.result, self.paper, self.fmt.format(value), "yes" if ok else f"no ({want})"]
+        row["ours"] = self.fmt.format(value)
+        if self.interval is not None and checks.get(self.interval) is not None:
+            low, high = (float(v) for v in checks[self.interval])
+            row["ours"] += f" [{self.fmt.format(low)}, {self.fmt.format(high)}]"
+        row["match"] = "yes" if ok else f"no ({want})"
+        return row
+
+
+#: The fields of a comparison row and their column titles, in the report's order.
+ROW_FIELDS = {
+    "result": "result (paper)",
+    "variant": "task variant",
+    "size": "size (ours)",
+    "paper": "paper",
+    "ours": "ours [95 % interval]",
+    "match": "match?",
+    "differs": "what differs",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,8 +134,8 @@ def format_table(headers: list[str], rows: list[list[Any]], width: int = 12) -> 
     return "\n".join(" ".join(f"{cell(v):>{width}}" for v in line) for line in [headers, *rows])
 
 
-def comparisons(experiment: Experiment, record: Mapping[str, Any]) -> list[list[str]]:
-    """The rows ``[result, paper, ours, match?]`` of `experiment` on `record`."""
+def comparisons(experiment: Experiment, record: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The rows (:attr:`Expect.HEADERS`) of `experiment` on `record`."""
     checks = record.get("checks", {})
     return [e.row(checks) for e in experiment.expected]
 
@@ -162,7 +189,7 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> dict[str, Any
         print(f"\n{title}\n{format_table(headers, rows)}", flush=True)
     record["comparisons"] = comparisons(experiment, record)
     for row in record["comparisons"]:
-        print(" | ".join(row))
+        print(" | ".join(row[k] for k in ("result", "paper", "ours", "match")))
     record["figures"] = _draw(experiment, record, arrays, cfg, out)
     _write_npz(out / f"{experiment.name}.npz", arrays)
     write_record(out / f"{experiment.name}.json", record)

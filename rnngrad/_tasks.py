@@ -568,6 +568,11 @@ class AddingTask(AbstractTask):
         return 1
 
     @property
+    def windows(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The half-open position windows ``((0, a), (a, b))`` of the two markers."""
+        return marker_windows(self.variant, self.length)
+
+    @property
     def target_mean(self) -> float:
         """E[y]: ``low + high`` for the sum, ``(low + high)/2`` for the mean."""
         low, high = self.value_range

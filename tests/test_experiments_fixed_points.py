@@ -38,4 +38,4 @@ def test_fields_and_consistency(run):
         if e["max_residual"] is not None:
             assert e["max_residual"] < 1e-10
     assert set(rec["checks"]) >= {"gru_distinct_memories", "tanh_distinct_memories"}
-    assert [row[0] for row in rec["comparisons"]] == [x.result for x in fp.EXPECTED]
+    assert [row["result"] for row in rec["comparisons"]] == [x.result for x in fp.EXPECTED]

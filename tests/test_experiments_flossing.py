@@ -36,7 +36,7 @@ def test_flossing_quick(tmp_path):
     before, after = record["lyapunov_before"][0], record["lyapunov_after"][0]
     assert abs(after) < abs(before)  # flossing moves the top exponent toward its target 0
     assert record["checks"]["lyapunov_after_top"] == after
-    assert [row[0] for row in record["comparisons"]] == [
+    assert [row["result"] for row in record["comparisons"]] == [
         e.result for e in module.EXPERIMENT.expected
     ]
     assert sorted(record["figures"]) == ["delays.png", "lyapunov.png"]

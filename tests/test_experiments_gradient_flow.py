@@ -52,8 +52,8 @@ def test_checks_feed_the_paper_comparisons(record):
     assert record["checks"]["tanh_sign_agreement"] == tanh["sign_agreement"]
     assert record["checks"]["tanh_resolved_gains"] == tanh["resolved_gains"]
     expected = record["_module"].EXPERIMENT.expected
-    assert [row[0] for row in record["comparisons"]] == [e.result for e in expected]
-    assert record["comparisons"][1][-1] == "yes"  # signs agree at every resolved gain
+    assert [row["result"] for row in record["comparisons"]] == [e.result for e in expected]
+    assert record["comparisons"][1]["match"] == "yes"  # signs agree at every resolved gain
 
 
 def test_vanishing_at_half_and_growth_at_one_and_a_half(record):
@@ -102,11 +102,12 @@ def test_report_assembles_identities_and_paper_rows(record, tmp_path):
     finally:
         sys.path.remove(str(EXPERIMENTS))
     text = (tmp_path / "REPORT.md").read_text()
-    assert "| result | paper | ours | match? |" in text
+    head = "| result (paper) | task variant | size (ours) | paper | ours [95 % interval] | match? |"
+    assert head + " what differs |" in text
     assert "![gradient_flow: profiles](gradient_flow/profiles.png)" in text
     # The identities are computed, not copied: each must match.
-    assert [row[-1] for row in result["identities"]] == ["yes", "yes", "yes"]
-    assert any("edge of chaos" in row[0] for row in result["paper_rows"])
+    assert [row["match"] for row in result["identities"]] == ["yes", "yes", "yes"]
+    assert any("edge of chaos" in row["result"] for row in result["paper_rows"])
 
 
 def test_meanfield_column_and_finite_size_edge(record):

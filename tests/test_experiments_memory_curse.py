@@ -80,9 +80,9 @@ def test_picture_slopes_and_comparisons(run):
     assert abs(slopes["sensitivity_nu"]) < 0.2
     checks = rec["checks"]
     assert checks["sensitivity_slope_minus_-3"] == pytest.approx(slopes["sensitivity"] + 3)
-    rows = {row[0]: row for row in rec["comparisons"]}
-    assert len(rows) == len(mc.EXPECTED) and all(len(r) == 4 for r in rows.values())
-    assert rows["Monte Carlo = exact finite-T value"][3] == "yes"
+    rows = {row["result"]: row for row in rec["comparisons"]}
+    assert len(rows) == len(mc.EXPECTED) and all(len(r) == 7 for r in rows.values())
+    assert rows["Monte Carlo = exact finite-T value"]["match"] == "yes"
     assert returned["checks"] == checks
 
 

@@ -55,9 +55,12 @@ def test_vanishing_fields(van):
     assert rec["quick"] is True and vanishing.EXPERIMENT.x64 is False
     assert set(rec["results"]) == set(vanishing.MODELS)
     seeds = rec["config"]["seeds"]
+    runs = [vanishing.run_key(v, n) for v, n in rec["config"]["runs"]]
+    assert runs == ["arjovsky_T20"]
     for model in vanishing.MODELS:
-        for length in rec["config"]["lengths"]:
-            e = rec["results"][model][str(length)]
+        assert sorted(rec["results"][model]) == sorted(runs)
+        for run in runs:
+            e = rec["results"][model][run]
             for field in (
                 "test_mse",
                 "median_test_mse",
@@ -81,17 +84,27 @@ def test_vanishing_fields(van):
             assert 0 <= e["stuck"] <= seeds - sum(e["mse_success"])
             assert all(isinstance(v, int) for v in e["first_divergent_step"])
             if model != "esn":
-                assert arrays[f"loss_curve_{model}_T{length}"].shape[0] == seeds
+                assert arrays[f"loss_curve_{model}_{run}"].shape[0] == seeds
+            # every run's rate and interval are checks: the report reads them
+            assert rec["checks"][f"{model}_{run}_success"] == e["mse_success_rate"]
+            assert rec["checks"][f"{model}_{run}_success_95ci"] == [lo, hi]
     assert sorted(rec["figures"]) == ["lag_profiles.png", "success.png", "training.png"]
     (headers, rows), (_, prof_rows) = rec["tables"].values()
     assert headers == vanishing.HEADERS
-    assert len(rows) == len(vanishing.MODELS) * len(rec["config"]["lengths"])
+    assert len(rows) == len(vanishing.MODELS) * len(runs)
+    assert {r[1] for r in rows} == {"arjovsky"}  # the variant column
     assert len(prof_rows) == len(vanishing.MODELS)
     assert abs(rec["baseline_mse"] - 1 / 6) < 1e-12
-    # The paper comparisons read T = 100, which --quick does not run.
-    checks = {e.check for e in vanishing.EXPERIMENT.expected}
-    assert checks == {f"{m}_T100_success" for m in ("lstm", "lstm_chrono", "irnn", "tanh_gaussian")}
-    assert rec["checks"] == {} and all(row[3] == "?" for row in rec["comparisons"])
+    # The paper comparisons read T = 100, which --quick does not run; each names its
+    # variant (the papers' windows) and reads its own interval.
+    expected = vanishing.EXPERIMENT.expected
+    assert {e.check for e in expected} == {
+        *(f"{m}_arjovsky_T100_success" for m in ("lstm", "lstm_chrono", "irnn", "tanh_gaussian")),
+        *(f"{m}_hochreiter_T100_success" for m in ("lstm", "irnn")),
+    }
+    assert all(e.interval == e.check + "_95ci" for e in expected)
+    assert all(e.variant == vanishing.VARIANTS[e.check.split("_")[-3]] for e in expected)
+    assert all(row["match"] == "?" for row in rec["comparisons"])
 
 
 def test_vanishing_lag_profiles_physics(van):
@@ -161,7 +174,7 @@ def test_exploding_checks(expl):
         assert rec["checks"][f"{prefix}_margin"] == pytest.approx(rate["clip+omega"] - best_other)
     # One row per declared comparison; the lengths not run at this size say so.
     assert len(rec["comparisons"]) == len(exploding.EXPERIMENT.expected) == 4
-    assert any(row[2].startswith("not measured") for row in rec["comparisons"])
+    assert any(row["ours"].startswith("not measured") for row in rec["comparisons"])
 
 
 def test_exploding_physics(expl):

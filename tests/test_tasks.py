@@ -64,6 +64,8 @@ def test_marker_tasks_layout_and_target(length, make, combine, windows):
     first = np.argmax(markers, axis=1)
     second = length - 1 - np.argmax(markers[:, ::-1], axis=1)
     (lo0, hi0), (lo1, hi1) = windows[length]
+    if isinstance(task, AddingTask):  # the windows it reports are the papers' too
+        assert task.windows == windows[length]
     assert np.all((first >= lo0) & (first < hi0))
     assert np.all((second >= lo1) & (second < hi1))
     # every position of each window is used (a too narrow window would fail)
