@@ -477,8 +477,12 @@ class AddingTask(AbstractTask):
       Pascanu, Mikolov & Bengio 2013 generate it. Both marked values lie at least T/2
       steps before the readout: the harder task.
     - ``variant="arjovsky"``: the first in ``[0, floor(T/2))``, the second in
-      ``[floor(T/2), T)``: Arjovsky, Shah & Bengio 2016 (unitary RNNs), the form most
-      later papers use. The second value is often only a few steps back.
+      ``[floor(T/2), T)``: Arjovsky, Shah & Bengio 2016 (unitary RNNs; their code draws
+      the first in [0, T/2) and adds T/2 for the second), the form most later papers
+      use. The second value is often only a few steps back.
+
+    Le, Jaitly & Hinton 2015 (the IRNN) describe two marked entries but their windows
+    could not be verified from the paper's text here, so no variant claims to be theirs.
 
     With ``a, b`` the marked values the target is ``a + b`` (``target="sum"``) or
     ``(a + b)/2`` (``target="mean"``, Pascanu's code). The prediction is read from the
@@ -826,7 +830,8 @@ class CopyTask(AbstractTask):
     The target has n + 1 classes (symbols and blank): blank for the first T - K steps,
     the pattern in the last K. The lag between seeing symbol i and reproducing it is
     ``delay + K + 1`` for every i. This is Arjovsky et al.'s layout with their T equal to
-    ``delay + 1`` (their defaults: K = 10, n = 8, total T + 20 steps). Pascanu's
+    ``delay + 1`` (their defaults: K = 10, n = 8, total T + 20 steps; built by
+    :meth:`CopyTask.arjovsky`). Pascanu's
     ``memorization.py`` (n = 5 values) instead puts the delimiter on the first output step.
 
     One prediction per step (``readout="every"``, logits (T, n + 1)); ``loss_steps``
@@ -919,6 +924,31 @@ class CopyTask(AbstractTask):
         _check_options(where, cls, options)
         k = check_int("pattern_length", options.get("pattern_length", 10), minimum=1, where=where)
         return cls(delay + 2 * k + 1, **options)
+
+    @classmethod
+    def arjovsky(cls, blank_steps: Checked[int], *, dtype: Any = None) -> CopyTask:
+        """The copy task exactly as Arjovsky, Shah & Bengio 2016 define it, for their T.
+
+        Their sequence of ``T + 20`` steps: 10 symbols drawn from an alphabet of 8, then
+        ``T - 1`` blanks, the delimiter, and 10 more blanks while the 10 symbols are to
+        be output; the loss is the cross-entropy averaged over all ``T + 20`` steps
+        (``loss_steps="all"``), so the memoryless baseline is ``10 log 8 / (T + 20)``.
+        Equal to ``CopyTask(T + 20, pattern_length=10, n_symbols=8, loss_steps="all")``.
+
+        **Arguments:** `blank_steps`: their T >= 1 (our ``delay = T - 1``); `dtype` as for
+        :class:`CopyTask`.
+
+        **Raises:** ``TypeError``/``ValueError`` for a `blank_steps` that is not an
+        int >= 1, and as :class:`CopyTask`.
+
+        >>> import math, rnngrad._tasks as tasks
+        >>> task = tasks.CopyTask.arjovsky(100)
+        >>> task.length, task.delay, math.isclose(task.baseline_loss, 10 * math.log(8) / 120)
+        (120, 99, True)
+        """
+        where = "CopyTask.arjovsky"
+        t = check_int("blank_steps", blank_steps, minimum=1, where=where)
+        return cls(t + 20, pattern_length=10, n_symbols=8, loss_steps="all", dtype=dtype)
 
     @property
     def delay(self) -> int:

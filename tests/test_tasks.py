@@ -218,6 +218,26 @@ def test_copy_baseline_is_memoryless_cross_entropy(loss_steps):
     assert abs(float(ce.mean()) - task.baseline_loss) < 0.02
 
 
+@pytest.mark.parametrize("t", [1, 100])
+def test_copy_arjovsky_is_their_sequence(t):
+    """Arjovsky et al. 2016, written out: 10 symbols of 8, T - 1 blanks, the delimiter,
+    10 blanks; the output is T + 10 blanks then the 10 symbols; the loss averages all
+    T + 20 steps, baseline 10 log 8 / (T + 20)."""
+    task = CopyTask.arjovsky(t)
+    assert task.baseline_loss == pytest.approx(10 * math.log(8) / (t + 20), rel=1e-14)
+    xs, ys = _samples(task, n=200)
+    inputs = xs.argmax(-1)
+    assert xs.shape == (200, t + 20, 10) and np.all(inputs[:, :10] < 8)
+    blank, delim = 8, 9
+    expected = np.r_[np.full(t - 1, blank), delim, np.full(10, blank)]
+    np.testing.assert_array_equal(inputs[:, 10:], np.broadcast_to(expected, (200, t + 10)))
+    np.testing.assert_array_equal(ys.labels[:, : t + 10], blank)
+    np.testing.assert_array_equal(ys.labels[:, t + 10 :], inputs[:, :10])
+    assert np.all(ys.mask)
+    with pytest.raises(ValueError, match=r"CopyTask.arjovsky: `blank_steps` must be >= 1"):
+        CopyTask.arjovsky(0)
+
+
 # --------------------------------------------------------------------------- keys, jit, vmap
 
 ALL_TASKS = [
