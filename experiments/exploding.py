@@ -39,6 +39,7 @@ Outputs (in --out): grad_norms.png, success.png, exploding.json, exploding.npz.
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -56,6 +57,8 @@ SCALE = 3.0  # W_rec = SCALE · W0, W0 ~ N(0, 1/H): the exploding regime
 CLIP = 1.0  # Pascanu et al.'s cutoff
 ADAPTIVE = 0.1  # Brock et al.'s unit-wise ratio
 OMEGA_ALPHA = 2.0  # Pascanu et al.'s alpha, on the mean over steps: omega = alpha / T
+PASCANU_BATCH = 20
+TRAIN_LOSS_MARK = 0.05  # a run "has learned" once its training cross-entropy stays below
 LR, MOMENTUM = 0.01, 0.9
 YLABEL = "pre-clip ‖∂L/∂θ‖ (block max; median, range over seeds)"
 HEADERS = ["problem", "method", "solved", "95% CI", "test loss", "test err", "log10 max|g|"]
@@ -77,6 +80,81 @@ def method_options(method: str, length: int) -> tuple[optax.GradientTransformati
 
 def make_cell(task: rg.AbstractTask, hidden: int, key):
     return rg.scale_recurrent(rg.VanillaCell(task.input_size, hidden, key=key), SCALE)
+
+
+# Pascanu et al. 2013's own setup (their code, pascanur/trainingRNNs, RNN.py): H = 50,
+# "smart_tanh" init, plain SGD at lr 0.01, batch 20, rescaling at global norm 1, Ω with
+# alpha = 2 on the MEAN over steps of the squared ratios, a run solved when it makes no
+# error on 10,000 fresh sequences.
+PASCANU_LR, PASCANU_RADIUS, PASCANU_NONZEROS, PASCANU_STD = 0.01, 0.95, 15, 0.01
+
+
+def smart_tanh(key, shape, dtype=jnp.float32):
+    """Pascanu's "smart_tanh" W_hh before rescaling: N(0, 0.01²) entries, 15 random
+    non-zeros per row (jax.nn.initializers has no sparse draw, so it is written here)."""
+    k_w, k_keep = jax.random.split(key)
+    w = PASCANU_STD * jax.random.normal(k_w, shape, dtype)
+    ranks = jnp.argsort(jax.random.uniform(k_keep, shape), axis=1).argsort(axis=1)
+    return jnp.where(ranks < PASCANU_NONZEROS, w, jnp.zeros((), dtype))
+
+
+def pascanu_cell(task: rg.AbstractTask, hidden: int, key):
+    """Pascanu's init: W_hh = smart_tanh rescaled to spectral radius 0.95, W_ih ~ N(0, 0.01²)."""
+    w_hh = rg.init.spectral_radius(PASCANU_RADIUS, base=smart_tanh)
+    w_ih = jax.nn.initializers.normal(PASCANU_STD)
+    return rg.VanillaCell(task.input_size, hidden, weight_hh_init=w_hh, weight_ih_init=w_ih,
+                          key=key)  # fmt: skip
+
+
+def pascanu_rows(cfg: dict) -> tuple[dict, dict, list]:
+    """Temporal order in Pascanu et al.'s setup: clipping with Ω strength 0 and alpha, as
+    one training grid (one compiled program) per task; success = no error in
+    `pascanu_test_size` fresh sequences (their criterion)."""
+    results, arrays, rows = {}, {}, []
+    omega = rg.Omega(OMEGA_ALPHA, squared_norms=True, reduction="mean")
+    optimizer = rg.clipped(optax.sgd(PASCANU_LR), global_norm=CLIP)
+    for bits, length in cfg["pascanu"]["problems"]:
+        task, problem = rg.TemporalOrderTask(length, bits=bits), f"temporal_order{bits}_T{length}"
+        started = time.perf_counter()
+        grid = rg.train(
+            lambda k, task=task: pascanu_cell(task, cfg["hidden"], k), task,
+            optimizer=optimizer, penalties=(omega,), grid={"omega_strength": [0.0, OMEGA_ALPHA]},
+            steps=cfg["pascanu"]["steps"], batch_size=PASCANU_BATCH, seeds=cfg["seeds"],
+            test_size=cfg["pascanu"]["test_size"], key=jax.random.key(bits * 1000 + length),
+            progress=False,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        entry = {"task": f"temporal order, {bits} bits", "length": length, "seconds": seconds}
+        for method, res in zip(("clip", "clip+omega"), (grid[0], grid[1])):
+            err = np.asarray(res.test_error_rate, float)
+            hit = rg.success_stats(err == 0.0)
+            losses = np.asarray(res.losses, float)
+            entry[method] = {
+                "solved": (err == 0.0).tolist(), "success_rate": hit.rate,
+                "success_95ci": [hit.low, hit.high], "test_error_rate": err.tolist(),
+                "test_loss": np.asarray(res.test_loss, float).tolist(),
+                "steps_to_train_loss_below": _first_below(losses, TRAIN_LOSS_MARK),
+            }  # fmt: skip
+            arrays[f"pascanu_loss_curve_{problem}_{method}"] = _runner.block_reduce(losses)
+            ci = f"[{hit.low:.2f},{hit.high:.2f}]"
+            n = len(err)
+            rows.append([problem, method, f"{int(np.sum(err == 0))}/{n}", ci,
+                         float(np.median(err)), f"{seconds:.0f}"])  # fmt: skip
+            print(f"pascanu {problem} {method}: {rows[-1][2]} solved", flush=True)
+        results[problem] = entry
+    return results, arrays, rows
+
+
+def _first_below(losses: np.ndarray, mark: float, window: int = 100) -> list[int]:
+    """Per seed, the first step whose trailing `window`-step mean training loss is below
+    `mark` (-1: never): when each run learned, read from its training curve."""
+    kernel = np.ones(window) / window
+    firsts = []
+    for curve in losses:
+        smooth = np.convolve(np.nan_to_num(curve, nan=np.inf), kernel, mode="valid")
+        hit = np.flatnonzero(smooth < mark)
+        firsts.append(int(hit[0] + window - 1) if hit.size else -1)
+    return firsts
 
 
 def train_row(task, method: str, cfg: dict, key) -> tuple[dict, dict, rg.TrainResult]:
@@ -151,6 +229,21 @@ def run(cfg: dict) -> tuple[dict, dict]:
         "First divergent step per seed (-1: none)": (["problem", "method", "steps"], diverged),
         "Gradient growth at initialisation (seed 0)": (["problem", "log10/lag"], growth),
     }
+    p_results, p_arrays, p_rows = pascanu_rows(cfg)
+    record["pascanu"], arrays = p_results, {**arrays, **p_arrays}
+    for problem, e in p_results.items():
+        for method in ("clip", "clip+omega"):
+            checks[f"pascanu_{problem}_{method}_success"] = e[method]["success_rate"]
+            checks[f"pascanu_{problem}_{method}_success_95ci"] = e[method]["success_95ci"]
+    p = cfg["pascanu"]
+    p_title = (
+        f"Pascanu et al. 2013's setup: tanh RNN H = {cfg['hidden']}, smart_tanh init (15 "
+        f"non-zeros per row, ρ = {PASCANU_RADIUS}), SGD lr {PASCANU_LR}, batch {PASCANU_BATCH}, "
+        f"clipping at {CLIP}, Ω alpha {OMEGA_ALPHA} (mean of squared ratios), {p['steps']} "
+        f"steps, {cfg['seeds']} seeds; solved = no error on {p['test_size']} test sequences"
+    )
+    headers = ["problem", "method", "solved", "95% CI", "median err", "grid s"]
+    record["tables"][p_title] = (headers, p_rows)
     record["checks"] = checks
     return record, arrays
 
@@ -169,24 +262,67 @@ def draw(record: dict, arrays: dict, cfg: dict) -> dict:
     ]
     success = rg.plot.success(LABELS, solved, cfg["seeds"], groups=problems,
                               title=f"Training from W_rec = {SCALE}·W0")  # fmt: skip
-    return {"grad_norms.png": fig, "success.png": success}
+    p_problems = list(record["pascanu"])
+    pascanu = Figure(figsize=(5.5 * len(p_problems), 4.2), layout="constrained")
+    axes = pascanu.subplots(1, len(p_problems), squeeze=False)[0]
+    for ax, problem in zip(axes, p_problems):
+        curves = [arrays[f"pascanu_loss_curve_{problem}_{m}"] for m in ("clip", "clip+omega")]
+        task = record["pascanu"][problem]
+        rg.plot.training_curves(
+            curves, labels=["clipping", "clipping + Ω"], steps=cfg["pascanu"]["steps"], ax=ax,
+            title=f"Pascanu et al.'s setup: {task['task']}, T = {task['length']}",
+            hlines={"learned (training CE)": TRAIN_LOSS_MARK},
+            ylabel="training cross-entropy (median, range over seeds)",
+        )  # fmt: skip
+    return {"grad_norms.png": fig, "success.png": success, "pascanu.png": pascanu}
 
 
 SIZES = {
     "quick": {"problems": [["temporal_order", 20]], "seeds": 2, "steps": 60, "batch_size": 8,
-              "hidden": 8, "test_size": 256, "profile_samples": 4},
+              "hidden": 8, "test_size": 256, "profile_samples": 4,
+              "pascanu": {"problems": [[2, 20]], "steps": 40, "test_size": 256}},
     "full": {"problems": [["temporal_order", 20], ["temporal_order", 50], ["adding", 20]],
              "seeds": 5, "steps": 3000, "batch_size": 20, "hidden": 50, "test_size": 2000,
-             "profile_samples": 16},
+             "profile_samples": 16,
+             "pascanu": {"problems": [[2, 50], [3, 50]], "steps": 20000, "test_size": 10000}},
 }  # fmt: skip
-EXPECTED = tuple(e for name, t in SIZES["full"]["problems"] if name == "temporal_order" for e in (
-    _runner.Expect(f"temporal order T = {t}: clipping + Ω solves most runs (Pascanu et al. 2013)",
-                   "clip + Ω solves most runs up to T = 200",
-                   f"temporal_order_{t}_clip_omega_success", ">=", 0.6, "{:.0%}"),
-    _runner.Expect(f"temporal order T = {t}: clipping + Ω is the best remedy",
-                   "clip + Ω > clip ≈ adaptive > none",
-                   f"temporal_order_{t}_clip_omega_margin", ">=", 0.0, "{:+.0%}"),
-))  # fmt: skip
+ORDER = "Hochreiter & Schmidhuber 1997 as Pascanu's tempOrder{}.py: {} symbols in {}"
+WINDOWS = {2: "[0.1T, 0.2T), [0.5T, 0.6T)", 3: "[0.1T, 0.2T), [0.3T, 0.4T), [0.6T, 0.7T)"}
+FULL = SIZES["full"]
+CHAOTIC = (
+    f"starts chaotic (W_rec = {SCALE}·W0, ρ ≈ {SCALE}; theirs ρ = 0.95), SGD + momentum "
+    f"{MOMENTUM}, {FULL['steps']} steps (theirs up to 5·10^6), success = < 1 % errors, "
+    "Ω as eq. 9 (sum, unsquared)"
+)
+PASCANU_DIFFERS = (
+    f"{FULL['pascanu']['steps']} steps (theirs up to 5·10^6); T fixed (theirs "
+    "drawn in [50, 200) per batch); Ω on every cell weight (theirs: W_hh only); "
+    "no NaN-step fallback"
+)
+EXPECTED = tuple(e for name, t in FULL["problems"] if name == "temporal_order" for e in (
+    _runner.Expect(f"temporal order T = {t} from the chaotic regime: clipping + Ω (Pascanu "
+                   "et al. 2013)", "clip + Ω solves most runs up to T = 200",
+                   f"temporal_order_{t}_clip_omega_success", ">=", 0.6, "{:.0%}",
+                   variant=ORDER.format("", 2, WINDOWS[2]),
+                   size=f"T = {t}, H = {FULL['hidden']}, {FULL['seeds']} seeds",
+                   differs=CHAOTIC),
+    _runner.Expect(f"temporal order T = {t} from the chaotic regime: clipping + Ω is the best "
+                   "remedy", "clip + Ω > clip ≈ adaptive > none",
+                   f"temporal_order_{t}_clip_omega_margin", ">=", 0.0, "{:+.0%}",
+                   variant=ORDER.format("", 2, WINDOWS[2]),
+                   size=f"T = {t}, H = {FULL['hidden']}, {FULL['seeds']} seeds",
+                   differs=CHAOTIC),
+)) + tuple(
+    _runner.Expect(f"temporal order T = {t}, {bits} bits, Pascanu et al.'s setup: clipping + "
+                   "Ω (Pascanu et al. 2013)", "clip + Ω solves most runs up to T = 200",
+                   f"pascanu_temporal_order{bits}_T{t}_clip+omega_success", ">=", 0.6, "{:.0%}",
+                   variant=ORDER.format("" if bits == 2 else "3bit", bits, WINDOWS[bits]),
+                   size=(f"T = {t}, H = {FULL['hidden']}, {FULL['seeds']} seeds, "
+                         f"{FULL['pascanu']['steps']} SGD steps of {PASCANU_BATCH}"),
+                   differs=PASCANU_DIFFERS,
+                   interval=f"pascanu_temporal_order{bits}_T{t}_clip+omega_success_95ci")
+    for bits, t in FULL["pascanu"]["problems"]
+)  # fmt: skip
 EXPERIMENT = _runner.Experiment(
     "exploding", doc=__doc__, sizes=SIZES, run=run, draw=draw, expected=EXPECTED, x64=False
 )

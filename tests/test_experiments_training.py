@@ -12,6 +12,8 @@ import jax
 import numpy as np
 import pytest
 
+import rnngrad as rg
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
@@ -155,8 +157,8 @@ def test_exploding_fields(expl):
             assert 0.0 <= lo <= e["success_rate"] <= hi <= 1.0
             for curve in ("grad_norm_curve", "loss_curve"):
                 assert arrays[f"{curve}_{problem}_{method}"].shape[0] == seeds
-    assert sorted(rec["figures"]) == ["grad_norms.png", "success.png"]
-    assert len(rec["tables"]) == 3
+    assert sorted(rec["figures"]) == ["grad_norms.png", "pascanu.png", "success.png"]
+    assert len(rec["tables"]) == 4
     rows = next(iter(rec["tables"].values()))[1]
     assert len(rows) == len(rec["results"]) * len(exploding.METHODS)
 
@@ -173,8 +175,43 @@ def test_exploding_checks(expl):
         assert rec["checks"][f"{prefix}_success"] == rate["clip+omega"]
         assert rec["checks"][f"{prefix}_margin"] == pytest.approx(rate["clip+omega"] - best_other)
     # One row per declared comparison; the lengths not run at this size say so.
-    assert len(rec["comparisons"]) == len(exploding.EXPERIMENT.expected) == 4
+    assert len(rec["comparisons"]) == len(exploding.EXPERIMENT.expected) == 6
     assert any(row["ours"].startswith("not measured") for row in rec["comparisons"])
+
+
+def test_exploding_pascanu_setup(expl):
+    """Pascanu et al.'s own setup: one grid (Ω strength 0 and alpha) per task; solved =
+    no error on the test sequences (their criterion), read into the checks."""
+    _, rec, arrays = expl
+    ((bits, length),) = rec["config"]["pascanu"]["problems"]
+    problem = f"temporal_order{bits}_T{length}"
+    entry = rec["pascanu"][problem]
+    for method in ("clip", "clip+omega"):
+        e = entry[method]
+        assert e["solved"] == [err == 0.0 for err in e["test_error_rate"]]
+        assert len(e["solved"]) == len(e["steps_to_train_loss_below"]) == rec["config"]["seeds"]
+        assert e["success_rate"] == np.mean(e["solved"])
+        assert rec["checks"][f"pascanu_{problem}_{method}_success"] == e["success_rate"]
+        assert arrays[f"pascanu_loss_curve_{problem}_{method}"].shape[0] == len(e["solved"])
+    # the two arms differ only in Ω's strength (0 vs alpha): Ω must change the updates
+    clip, omega = (arrays[f"pascanu_loss_curve_{problem}_{m}"] for m in ("clip", "clip+omega"))
+    assert not np.allclose(clip, omega)
+
+
+def test_pascanu_init_is_sparse_at_radius():
+    cell = exploding.pascanu_cell(rg.TemporalOrderTask(20), 50, jax.random.key(3))
+    w = np.asarray(cell.weight_hh, float)
+    assert np.all((w != 0).sum(axis=1) == exploding.PASCANU_NONZEROS)
+    assert np.max(np.abs(np.linalg.eigvals(w))) == pytest.approx(exploding.PASCANU_RADIUS)
+    assert np.std(np.asarray(cell.weight_ih)) == pytest.approx(exploding.PASCANU_STD, rel=0.1)
+
+
+def test_first_step_below_reads_the_training_curve():
+    curve = np.r_[np.ones(300), np.full(200, 0.01)]
+    nan_then = np.r_[np.full(100, np.nan), np.ones(400)]
+    firsts = exploding._first_below(np.stack([curve, nan_then]), 0.05, window=100)
+    # the trailing 100-step mean drops below 0.05 once 96 low steps are in the window
+    assert firsts == [300 + 96 - 1, -1]
 
 
 def test_exploding_physics(expl):
