@@ -83,7 +83,7 @@ ROW_FIELDS = {
     "variant": "task variant",
     "size": "size (ours)",
     "paper": "paper",
-    "ours": "ours [95 % interval]",
+    "ours": "ours [interval]",
     "match": "match?",
     "differs": "what differs",
 }

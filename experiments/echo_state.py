@@ -10,6 +10,8 @@ What it does (float64, for the ill-conditioned ridge readouts of 1000 collinear 
      readout by the median step-84 error of its free runs); tested on the next 2000 by
      the one-step NRMSE and by free runs of 84 steps started every 100 steps: the error
      |y − u|/σ at step 84, its median over windows and NRMSE_84 = sqrt(mean (y − u)²/σ²).
+     NRMSE_84 varies several-fold between reservoir draws, so the free runs are repeated
+     with `free_run_trials` reservoirs (full: 5) and the paper row reads their median.
   2. One rg.sweep of the one-step NRMSE over spectral radius × leak rate (100 units).
   3. The echo state property (rg.esn.echo_state_property: 2 pairs of starts, final
      distance <= 1e-6 × initial) in one rg.sweep over ρ 0.1..3.0 × leak rate {1, 0.3} ×
@@ -49,6 +51,7 @@ PREDICTION += ["nrmse84_median", "nrmse84_rms", "free_run_windows"]  # the table
 SIZES = {  # layouts: SPLITS lengths; reservoirs: (units, connectivity); grids: (first, last, n)
     "quick": {
         "transient": 300,
+        "free_run_trials": 2,
         "layout": (50, 500, 300, 500),
         "reservoirs": [(50, 0.1)],
         "sweep": {"hidden": 50, "layout": (50, 500, 300, 500), "radii": (0.2, 1.4, 4)},
@@ -58,6 +61,7 @@ SIZES = {  # layouts: SPLITS lengths; reservoirs: (units, connectivity); grids: 
     },
     "full": {
         "transient": 1000,
+        "free_run_trials": 5,
         "layout": (100, 2000, 1000, 2000),
         "reservoirs": [(100, 0.1), (1000, 0.01)],
         "sweep": {"hidden": 100, "layout": (100, 1000, 500, 1000), "radii": (0.1, 1.5, 15)},
@@ -143,13 +147,25 @@ def run(cfg: dict) -> tuple[dict, dict]:
         results[str(hidden)], out = predict(u, hidden, connectivity, cfg["layout"], k_pred)
         arrays.update(out)
         checks[f"one_step_nrmse_{hidden}"] = results[str(hidden)]["one_step_nrmse"]
-    checks["nrmse84_rms_1000"] = results.get("1000", {}).get("nrmse84_rms")
+        # One reservoir's NRMSE_84 varies several-fold between draws: repeat the free runs
+        # with other reservoirs (Jaeger & Haas averaged independent trials too).
+        keys = [jax.random.fold_in(k_pred, i) for i in range(1, cfg["free_run_trials"])]
+        trials = [results[str(hidden)]["nrmse84_rms"]]
+        trials += [
+            predict(u, hidden, connectivity, cfg["layout"], k)[0]["nrmse84_rms"] for k in keys
+        ]
+        results[str(hidden)]["nrmse84_rms_trials"] = trials
+        checks[f"nrmse84_rms_median_{hidden}"] = float(np.median(trials))
+        checks[f"nrmse84_rms_range_{hidden}"] = [min(trials), max(trials)]
     pred = {"ridges": list(RIDGES), **layout, "horizon": HORIZON, "window_stride": STRIDE}
     record["prediction"] = {**pred, "sizes": [h for h, _ in cfg["reservoirs"]], "results": results}
     headers = ["N", "density", "ridge 1", "NRMSE 1", "ridge 84", "med e84", "NRMSE84", "windows"]
+    headers.append("NRMSE84 med. trials")
     title = f"Mackey-Glass (τ = {TAU:g}) prediction: train {layout['train']}, one-step "
     title += f"(teacher forced) and {HORIZON}-step free run, ρ = 1, a = 1"
-    tables[title] = (headers, [[r[k] for k in PREDICTION] for r in results.values()])
+    rows = [[*(r[k] for k in PREDICTION), float(np.median(r["nrmse84_rms_trials"]))]
+            for r in results.values()]  # fmt: skip
+    tables[title] = (headers, rows)
 
     sw = cfg["sweep"]  # 2. radius × leak sweep
     a0, a1, a2, a3 = np.cumsum(sw["layout"])
@@ -273,10 +289,28 @@ def _nrmse(result: str, paper: str, check: str, bound: float) -> _runner.Expect:
 
 FREE_RUN, BOUND84 = "84-step free run, 1000 units (Jaeger & Haas 2004)", 1.5 * 10**-4.2
 RHO3 = "tanh reservoir with ρ = 3 violates the echo state property"
+FULL = SIZES["full"]
+JAEGER_DIFFERS = (
+    f"median [range] over {FULL['free_run_trials']} reservoirs, windows every {STRIDE} steps of "
+    "one test series; ρ = 1, no bias, no training noise, ridge chosen on validation free runs; "
+    "the series is fed as input (their output feedback, teacher forced); their supporting "
+    "material (feedback and bias scaling, noise amplitude, trials) was not retrieved"
+)
 EXPECTED = (
     _nrmse("one-step, ESN 100 units", "reservoirpy: NRMSE 0.00785", "one_step_nrmse_100", 0.00785),
     _nrmse("one-step, ESN 1000 units", "≤ 1e-4 (issue target)", "one_step_nrmse_1000", 1e-4),
-    _nrmse(FREE_RUN, "NRMSE ≈ 10^-4.2", "nrmse84_rms_1000", BOUND84),
+    _runner.Expect(
+        f"Mackey-Glass {FREE_RUN}",
+        "NRMSE ≈ 10^-4.2",
+        "nrmse84_rms_median_1000",
+        "<=",
+        BOUND84,
+        "{:.2e}",
+        variant="Mackey-Glass τ = 17, unit step (dt 0.1, subsampled by 10), minus 1",
+        size=f"N = 1000, connectivity 0.01, train {FULL['layout'][1]} steps",
+        differs=JAEGER_DIFFERS,
+        interval="nrmse84_rms_range_1000",
+    ),
     _runner.Expect(RHO3, "violated", "esp_radius3_violated_fraction", "==", 1.0),
 )
 EXPERIMENT = _runner.Experiment("echo_state", __doc__, SIZES, run, draw, EXPECTED, x64=True)

@@ -159,9 +159,9 @@ def markdown(out: Path, runs: dict, rows: list[dict[str, str]], full: bool) -> s
         "## Paper results and identities",
         "",
         "Each row: the result and its paper; the task variant both sides ran (whose "
-        "definition); the size of our run at --full; the paper's value; ours with its 95 % "
-        "interval where it is a success rate; whether it matches; and what differs from the "
-        "paper's setup.",
+        "definition); the size of our run at --full; the paper's value; ours with its Wilson 95 % "
+        "interval where it is a success rate (or the range the row names); whether it matches; "
+        "and what differs from the paper's setup.",
         "",
         "| " + " | ".join(fields.values()) + " |",
         "|" + " --- |" * len(fields),

@@ -81,6 +81,7 @@ def test_fields_and_files(script, quick):
         "free_run_starts",
         "nrmse84_median",
         "nrmse84_rms",
+        "nrmse84_rms_trials",
         "example_window_start",
     }
     assert len(res["one_step_validation_nrmse"]) == len(pred["ridges"])
@@ -96,6 +97,13 @@ def test_fields_and_files(script, quick):
     i = int(np.nanargmin(np.asarray(res["free_run_validation_median84"], dtype=float)))
     assert res["free_run_ridge"] == pred["ridges"][i]
     assert 0 < res["nrmse84_median"] < np.inf and 0 < res["nrmse84_rms"] < np.inf
+    # the free run repeated with other reservoirs: the first trial is the main reservoir,
+    # the others differ (a new draw), and the checks read their median and range
+    trials = res["nrmse84_rms_trials"]
+    assert len(trials) == script.SIZES["quick"]["free_run_trials"] == 2
+    assert trials[0] == res["nrmse84_rms"] and trials[1] != trials[0]
+    assert rec["checks"]["nrmse84_rms_median_50"] == np.median(trials)
+    assert rec["checks"]["nrmse84_rms_range_50"] == [min(trials), max(trials)]
 
     sweep = rec["sweep"]
     grid = arrays["sweep_nrmse"]
@@ -125,7 +133,7 @@ def test_fields_and_files(script, quick):
     assert {e.check for e in script.EXPERIMENT.expected} == {
         "one_step_nrmse_100",
         "one_step_nrmse_1000",
-        "nrmse84_rms_1000",
+        "nrmse84_rms_median_1000",
         "esp_radius3_violated_fraction",
     }
     # The returned record is what was written.

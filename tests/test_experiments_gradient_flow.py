@@ -102,7 +102,7 @@ def test_report_assembles_identities_and_paper_rows(record, tmp_path):
     finally:
         sys.path.remove(str(EXPERIMENTS))
     text = (tmp_path / "REPORT.md").read_text()
-    head = "| result (paper) | task variant | size (ours) | paper | ours [95 % interval] | match? |"
+    head = "| result (paper) | task variant | size (ours) | paper | ours [interval] | match? |"
     assert head + " what differs |" in text
     assert "![gradient_flow: profiles](gradient_flow/profiles.png)" in text
     # The identities are computed, not copied: each must match.
