@@ -1,4 +1,4 @@
-"""experiments/flossing.py --quick: fields, figures, and flossing pulls λ₁ toward 0."""
+"""experiments/flossing.py: its delayed-XOR task, and --quick: fields, figures, λ₁ toward 0."""
 
 import importlib
 import json
@@ -6,36 +6,75 @@ import sys
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
-def test_flossing_quick(tmp_path):
+def _module():
     sys.path.insert(0, str(EXPERIMENTS))
-    x64 = jax.config.jax_enable_x64  # the runner sets the script's precision (float32)
     try:
-        module = importlib.import_module("flossing")
+        return importlib.import_module("flossing")
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+
+
+@pytest.mark.parametrize("variant", ["xor", "copy"])
+def test_delayed_xor_task_targets(variant):
+    """Engelken's targets written out: y_t = |x_{t-d} - x_{t-2d}| (copy: x_{t-d}) where
+    the mask is on, from t = 2d (copy: d); loss log 2 for a constant prediction."""
+    task = _module().DelayedXORTask(3, length=20, variant=variant)
+    xs, y = task.sample(jax.random.key(5))
+    x = np.asarray(xs[:, 0]).astype(int)
+    assert xs.shape == (20, 1) and set(np.unique(x)) <= {0, 1}
+    first = 6 if variant == "xor" else 3
+    assert np.asarray(y.mask).tolist() == [t >= first for t in range(20)]
+    for t in range(first, 20):
+        want = abs(x[t - 3] - x[t - 6]) if variant == "xor" else x[t - 3]
+        assert int(y.labels[t]) == want
+    loss = task.loss(jnp.zeros((20, 2), xs.dtype), y)
+    assert float(loss) == pytest.approx(task.baseline_loss)
+    with pytest.raises(ValueError):
+        _module().DelayedXORTask(10, length=20)  # no loss step left at t >= 2d
+
+
+def test_flossing_quick(tmp_path):
+    x64 = jax.config.jax_enable_x64  # the runner sets the script's precision (float32)
+    module = _module()
+    try:
         with jax.numpy_dtype_promotion("standard"):  # optax's Adam is not strict-safe
             module.main(["--quick", "--out", str(tmp_path)])
     finally:
-        sys.path.remove(str(EXPERIMENTS))
         jax.config.update("jax_enable_x64", x64)
     record = json.loads((tmp_path / "flossing.json").read_text())
     for field in ("delays", "results", "lyapunov_before", "lyapunov_after", "tables", "checks"):
         assert field in record
     assert "seconds" in record
     for delay in record["delays"]:
-        for arm in ("plain", "flossed"):
+        for arm in ("plain", "before", "during"):
             res = record["results"][str(delay)][arm]
             assert len(res["test_loss"]) == len(res["solved"]) == record["seeds"]
             assert all(np.isfinite(res["test_loss"]))
+            assert all(0 <= a <= 1 for a in res["accuracy"])
+            assert res["solved"] == [a >= record["solved_accuracy"] for a in res["accuracy"]]
             assert res["success"]["successes"] == sum(res["solved"])
+        # the arms start from other cells: their losses differ
+        losses = {
+            arm: record["results"][str(delay)][arm]["test_loss"] for arm in ("plain", "before")
+        }
+        assert losses["plain"] != losses["before"]
     with np.load(tmp_path / "flossing.npz") as arrays:
         assert arrays[f"loss_curve_median_{record['delays'][0]}_plain"].shape == (record["steps"],)
     before, after = record["lyapunov_before"][0], record["lyapunov_after"][0]
     assert abs(after) < abs(before)  # flossing moves the top exponent toward its target 0
+    k = record["flossed_exponents"]
+    assert abs(record["lyapunov_after"][k - 1]) < abs(record["lyapunov_before"][k - 1])
     assert record["checks"]["lyapunov_after_top"] == after
+    assert record["checks"]["benefit_delay"] in record["delays"]
+    low, high = record["checks"]["benefit_interval"]
+    assert low <= record["checks"]["benefit"] <= high
     assert [row["result"] for row in record["comparisons"]] == [
         e.result for e in module.EXPERIMENT.expected
     ]
