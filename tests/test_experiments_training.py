@@ -180,8 +180,8 @@ def test_exploding_checks(expl):
 
 
 def test_exploding_pascanu_setup(expl):
-    """Pascanu et al.'s own setup: one grid (Ω strength 0 and alpha) per task; solved =
-    no error on the test sequences (their criterion), read into the checks."""
+    """Pascanu et al.'s own setup: clipping alone and with Ω per task; solved = no error
+    on the test sequences (their criterion), read into the checks."""
     _, rec, arrays = expl
     ((bits, length),) = rec["config"]["pascanu"]["problems"]
     problem = f"temporal_order{bits}_T{length}"
@@ -193,7 +193,7 @@ def test_exploding_pascanu_setup(expl):
         assert e["success_rate"] == np.mean(e["solved"])
         assert rec["checks"][f"pascanu_{problem}_{method}_success"] == e["success_rate"]
         assert arrays[f"pascanu_loss_curve_{problem}_{method}"].shape[0] == len(e["solved"])
-    # the two arms differ only in Ω's strength (0 vs alpha): Ω must change the updates
+    # the two arms differ only in Ω (same keys): Ω must change the updates
     clip, omega = (arrays[f"pascanu_loss_curve_{problem}_{m}"] for m in ("clip", "clip+omega"))
     assert not np.allclose(clip, omega)
 
