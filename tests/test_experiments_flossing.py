@@ -75,6 +75,9 @@ def test_flossing_quick(tmp_path):
     assert record["checks"]["benefit_delay"] in record["delays"]
     low, high = record["checks"]["benefit_interval"]
     assert low <= record["checks"]["benefit"] <= high
+    assert 0 < record["checks"]["benefit_p"] <= 1
+    arms = {"before": {"solved": [True, True, False]}, "plain": {"solved": [False, True, True]}}
+    assert module.paired_p(arms) == 0.75  # one win, one loss: P(>= 1 win of 2) = 3/4
     assert [row["result"] for row in record["comparisons"]] == [
         e.result for e in module.EXPERIMENT.expected
     ]
