@@ -1,8 +1,8 @@
 """Gradient flossing (Engelken 2023) on his delayed-XOR task, with his training protocol.
 
 Command:   python experiments/flossing.py [--quick] [--out results/flossing]
-Runtime:   --full 8.5 min (508 s) on 2 cores shared with other runs (load ~3.5), so under
-  10 min idle; --quick about 20 s.
+Runtime:   --full 8.5-9.5 min (508 s, 569 s) on 2 cores shared with other runs (load average
+  3.5-4.4), so under 10 min idle; --quick about 20 s.
 What it does (float32): Engelken's task and protocol (github RainerEngelken/GradientFlossing,
   GradientFlossing_XOR.jl; /work/notes/papers.md §5) on a smaller network. DelayedXORTask
   (defined here, an rg.AbstractTask): a stream of random bits x_t, target
