@@ -175,7 +175,7 @@ def test_exploding_checks(expl):
         assert rec["checks"][f"{prefix}_success"] == rate["clip+omega"]
         assert rec["checks"][f"{prefix}_margin"] == pytest.approx(rate["clip+omega"] - best_other)
     # One row per declared comparison; the lengths not run at this size say so.
-    assert len(rec["comparisons"]) == len(exploding.EXPERIMENT.expected) == 6
+    assert len(rec["comparisons"]) == len(exploding.EXPERIMENT.expected) == 8
     assert any(row["ours"].startswith("not measured") for row in rec["comparisons"])
 
 
@@ -193,6 +193,8 @@ def test_exploding_pascanu_setup(expl):
         assert e["success_rate"] == np.mean(e["solved"])
         assert rec["checks"][f"pascanu_{problem}_{method}_success"] == e["success_rate"]
         assert arrays[f"pascanu_loss_curve_{problem}_{method}"].shape[0] == len(e["solved"])
+    rates = [entry[m]["success_rate"] for m in ("clip+omega", "clip")]
+    assert rec["checks"][f"pascanu_{problem}_omega_margin"] == rates[0] - rates[1]
     # the two arms differ only in Ω (same keys): Ω must change the updates
     clip, omega = (arrays[f"pascanu_loss_curve_{problem}_{m}"] for m in ("clip", "clip+omega"))
     assert not np.allclose(clip, omega)
