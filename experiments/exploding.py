@@ -1,8 +1,9 @@
 """Exploding gradients: clipping, adaptive clipping, truncated BPTT and Pascanu's Ω, compared.
 
 Command:   python experiments/exploding.py [--quick] [--out results/exploding]
-Runtime:   about 5 min on a 2-core CPU, 6 min under load: 15 rg.train calls of ~10-60 s
-           (clip+Ω costs ~2x); --quick: ~25-35 s, almost all of it compilation.
+Runtime:   about 29 min on 2 cores shared with other jobs (load 3-4): 15 rg.train calls
+           of ~10-60 s (clip+Ω costs ~2x), then Pascanu's setup, 4 calls of 20,000 steps
+           (~10 min per task); --quick: ~40 s, almost all of it compilation.
 What it does (float32):
   A tanh RNN (rg.VanillaCell, H = 50 as in Pascanu et al. 2013) starts in the exploding
   regime: W_rec = 3 · W0, W0 ~ N(0, 1/H) (spectral radius ≈ 3, chaotic). It is trained

@@ -1,9 +1,10 @@
 """Run every experiment and benchmark; write results/REPORT.md: figures, tables, paper vs ours.
 
 Command:   python experiments/report.py [--full] [--out results] [--only NAME ...] [--reuse]
-Runtime:   quick (default): about 11 minutes on a 2-core CPU; --full: about 2 hours
-           (vanishing and memory_curse take most of it). Each run's seconds are in
-           <out>/report.json.
+Runtime:   quick (default): about 11 minutes on a 2-core CPU; --full: about 2.5 hours on 2
+           cores shared with other jobs (measured per script: vanishing 47 min,
+           memory_curse ~60, exploding 29, flossing 9.5, phase_diagram 7.4, the rest a
+           few minutes). Each run's seconds are in <out>/report.json.
 What it does:
   Runs each experiment (gradient_flow, vanishing, exploding, echo_state, flossing,
   memory_curse, phase_diagram, fixed_points) and each benchmark script in its own

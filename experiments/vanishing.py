@@ -1,8 +1,9 @@
 """Vanishing gradients on the adding problem: which remedy learns the long dependency, and why.
 
 Command:   python experiments/vanishing.py [--quick | --full] [--out results/vanishing]
-Runtime:   about 30 min on a 2-core CPU (float32; 12 rg.train calls of 6000-12000 Adam
-           steps, 2-3 min each); --quick: about 1 min, mostly compiling.
+Runtime:   about 47 min on 2 cores shared with other jobs (load 3-4; float32, 12 rg.train
+           calls of 6000-12000 Adam steps, 2-4 min each); --quick: about 1 min, mostly
+           compiling.
 What it does: the adding problem (rg.AddingTask) at T = 100 in two papers' marker windows:
     arjovsky    first marker in [0, T/2), second in [T/2, T) (Arjovsky et al. 2016; the
                 form of most later papers): the paper rows at T = 100 run on these
