@@ -5,7 +5,7 @@ Runtime:   --full 8.5-9.5 min (508 s, 569 s) on 2 cores shared with other runs (
   3.5-4.4), so under 10 min idle; --quick about 20 s.
 What it does (float32): Engelken's task and protocol (github RainerEngelken/GradientFlossing,
   GradientFlossing_XOR.jl; the paper's text gives no sizes) on a smaller network. DelayedXORTask
-  (defined here, an rg.AbstractTask): a stream of random bits x_t, target
+  (rg.DelayedXORTask): a stream of random bits x_t, target
   y_t = |x_{t-d} - x_{t-2d}| at every step t >= 2d (variant "copy": y_t = x_{t-d}, t >= d),
   cross-entropy on logits. A tanh RNN h_t = tanh(W h_{t-1} + w x_t + b) with Engelken's init
   (W ~ N(0, g²/N), g = 1; w ~ N(0, 1); b ~ U[0, 0.1]) and a linear readout of h_t learns with
@@ -43,7 +43,6 @@ Outputs (in --out): lyapunov.png, delays.png, flossing.json, flossing.npz.
 """
 
 import math
-from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax
@@ -52,7 +51,6 @@ import numpy as np
 import optax
 
 import rnngrad as rg
-from rnngrad.tasks import SequenceTarget
 
 try:
     import _runner
@@ -61,47 +59,6 @@ except ImportError:  # imported as experiments.flossing
 
 ARMS = ("plain", "before", "during")
 LE_LENGTH, WARMUP, LR, CLIP, BATCH, SOLVED_ACCURACY = 55, 16, 1e-3, 0.03, 16, 0.99
-
-
-class DelayedXORTask(rg.AbstractTask):
-    """Engelken's (2023) delayed XOR of a bit stream (``variant="copy"``: delayed copy).
-
-    ``xs`` (T, 1): bits x_t ∈ {0, 1}; target at step t: ``|x_{t-d} - x_{t-2d}|`` for
-    t >= 2d (copy: ``x_{t-d}`` for t >= d), as a class label (2 logits: the softmax
-    cross-entropy of two logits is the binary cross-entropy of their difference).
-    Baseline: log 2 (the targets are fair coins). Could move to ``rnngrad/_tasks.py``.
-    """
-
-    length: int = eqx.field(static=True)
-    delay: int = eqx.field(static=True)
-    variant: Literal["xor", "copy"] = eqx.field(static=True)
-    input_size: ClassVar[int] = 1
-    output_size: ClassVar[int] = 2
-    baseline_loss: ClassVar[float] = float(np.log(2.0))
-    kind: ClassVar[Literal["classification"]] = "classification"
-    readout: ClassVar[Literal["every"]] = "every"
-
-    def __init__(self, delay: int, length: int = 300, variant: str = "xor"):
-        if variant not in ("xor", "copy"):
-            raise ValueError(f'DelayedXORTask: `variant` must be "xor" or "copy", got {variant!r}.')
-        self.delay, self.length, self.variant = int(delay), int(length), variant
-        if not 1 <= self.first_loss_step < self.length:
-            raise ValueError(f"DelayedXORTask: T = {length} leaves no loss step at delay {delay}.")
-
-    @property
-    def name(self) -> str:
-        return f"delayed_{self.variant}"
-
-    @property
-    def first_loss_step(self) -> int:
-        return self.delay * (2 if self.variant == "xor" else 1)
-
-    def sample(self, key):
-        bits = jax.random.bernoulli(key, 0.5, (self.length,)).astype(jnp.int32)
-        past = jnp.roll(bits, self.delay)  # wrapped-around steps are masked out below
-        labels = past if self.variant == "copy" else jnp.abs(past - jnp.roll(bits, 2 * self.delay))
-        mask = jnp.arange(self.length) >= self.first_loss_step
-        return bits[:, None].astype(jnp.result_type(float)), SequenceTarget(labels, mask)
 
 
 def make_cell(hidden: int, key) -> rg.VanillaCell:
@@ -138,7 +95,7 @@ def stack(*leaves):
     return jnp.stack(leaves) if eqx.is_array(leaves[0]) else leaves[0]
 
 
-def run_delay(task: DelayedXORTask, cfg: dict, key) -> dict[str, np.ndarray]:
+def run_delay(task: rg.DelayedXORTask, cfg: dict, key) -> dict[str, np.ndarray]:
     """Every arm × seed on `task`: losses (arms, seeds, steps), test loss/accuracy/solved."""
     optimizer = rg.clipped(optax.adam(LR), global_norm=CLIP)
     seeds, hidden, chunk = cfg["seeds"], cfg["hidden"], cfg["chunk"]
@@ -217,7 +174,7 @@ def run(cfg: dict) -> tuple[dict, dict]:
     record, arrays, rows = {**cfg, "arms": list(ARMS), "results": {}}, {}, []
     record["solved_accuracy"] = SOLVED_ACCURACY
     for delay in cfg["delays"]:
-        task = DelayedXORTask(delay, cfg["length"], cfg["variant"])
+        task = rg.DelayedXORTask(cfg["length"], delay=delay, variant=cfg["variant"])
         out = run_delay(task, cfg, jax.random.key(delay))
         arms = record["results"][str(delay)] = {}
         for i, arm in enumerate(ARMS):

@@ -120,6 +120,8 @@ def _check_labels(
     if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
         labels = jnp.asarray(labels)
     check_not_plain(name, labels, where, f"an integer array of shape {shape}")
+    if isinstance(labels, np.ndarray):  # NumPy labels are fine: work on them as jax arrays
+        labels = jnp.asarray(labels)
     if not hasattr(labels, "dtype") or not jnp.issubdtype(labels.dtype, jnp.integer):
         raise TypeError(
             f"{where}: `{name}`: the class labels must have an integer dtype, "
@@ -149,6 +151,8 @@ def _labels_valid(labels: Array, classes: int) -> Array:
 
 def _check_mask(where: str, name: str, mask: Any, shape: tuple[int, ...]) -> Array:
     """A bool mask of `shape`; a concrete one must select a step in every example."""
+    if isinstance(mask, np.ndarray):  # a NumPy mask is fine: work on it as a jax array
+        mask = jnp.asarray(mask)
     if not hasattr(mask, "dtype") or mask.dtype != jnp.bool_:
         raise TypeError(
             f"{where}: `{name}` must be a bool array of shape {shape}, got {describe(mask)}."
@@ -1120,6 +1124,92 @@ class FlipFlopTask(AbstractTask):
         return jnp.all(jnp.abs(prediction - y.astype(prediction.dtype)) < 1.0)
 
 
+class DelayedXORTask(AbstractTask):
+    """The delayed XOR (or copy) of a bit stream, Engelken 2023's task (gradient flossing;
+    his code, RainerEngelken/GradientFlossing, ``task=-1`` and ``task=0``).
+
+    ``xs`` (T, 1) are i.i.d. fair bits x_t ∈ {0, 1}. The target at step t is
+    ``|x_{t-d} - x_{t-2d}|`` (``variant="xor"``), for t >= 2d, or ``x_{t-d}``
+    (``variant="copy"``), for t >= d; earlier steps carry no loss (``y.mask``). One
+    prediction per step (``readout="every"``): two logits, whose softmax cross-entropy is
+    the binary cross-entropy of their difference (Engelken reads one sigmoid logit). A
+    network must hold the last 2d (xor) or d (copy) bits.
+
+    **Arguments:** `length`: T, with at least one loss step (T > 2d for xor, T > d for
+    copy); `delay`: d >= 1 (keyword only, as all options); `variant`: ``"xor"``
+    (default) or ``"copy"``; `dtype`: float dtype of ``xs``.
+
+    **Attributes:** ``input_size = 1``, ``output_size = 2``, ``kind = "classification"``,
+    ``first_loss_step`` (2d or d); ``baseline_loss = log 2`` (the targets are fair coins:
+    no prediction without memory beats it).
+
+    **Raises:** ``TypeError``/``ValueError`` for a bad `length` (no loss step left),
+    `delay`, `variant` or `dtype`.
+
+    >>> import jax, rnngrad as rg
+    >>> task = rg.DelayedXORTask(30, delay=4)
+    >>> xs, y = task.sample(jax.random.key(0))
+    >>> xs.shape, y.labels.shape, int(y.mask.sum())
+    ((30, 1), (30,), 22)
+    """
+
+    length: int = eqx.field(static=True)
+    delay: int = eqx.field(static=True)
+    variant: Literal["xor", "copy"] = eqx.field(static=True)
+    dtype: Any = eqx.field(static=True)
+
+    kind: ClassVar[Literal["classification"]] = "classification"
+    readout: ClassVar[Literal["every"]] = "every"
+
+    def __init__(
+        self,
+        length: Checked[int],
+        *,
+        delay: Checked[int],
+        variant: Checked[Literal["xor", "copy"]] = "xor",
+        dtype: Any = None,
+    ):
+        who = "DelayedXORTask"
+        self.variant = check_choice("variant", variant, ("xor", "copy"), where=who)
+        self.delay = check_int("delay", delay, where=who, minimum=1)
+        first = self.delay * (2 if self.variant == "xor" else 1)
+        why = f"the first loss step is {first} (= {'2d' if first > self.delay else 'd'})"
+        self.length = check_int("length", length, where=who, minimum=first + 1, why=why)
+        self.dtype = check_float_dtype("dtype", dtype, where=who)
+
+    @property
+    def name(self) -> str:
+        return f"delayed_{self.variant}"
+
+    @property
+    def input_size(self) -> int:
+        return 1
+
+    @property
+    def output_size(self) -> int:
+        return 2
+
+    @property
+    def first_loss_step(self) -> int:
+        """The first step with a target: 2d for xor, d for copy."""
+        return self.delay * (2 if self.variant == "xor" else 1)
+
+    @property
+    def baseline_loss(self) -> float:
+        """log 2: the cross-entropy of a fair-coin prediction, the best without memory."""
+        return math.log(2.0)
+
+    def sample(self, key: Checked[PRNGKeyArray]) -> tuple[Float[Array, "T 1"], SequenceTarget]:
+        """One example: bits ``xs`` (T, 1) and ``SequenceTarget(labels (T,), mask (T,))``."""
+        check_key("key", key, where="DelayedXORTask.sample")
+        bits = jax.random.bernoulli(key, 0.5, (self.length,)).astype(jnp.int32)
+        past = jnp.roll(bits, self.delay)  # the wrapped-around steps are masked out
+        older = jnp.roll(bits, 2 * self.delay)
+        labels = past if self.variant == "copy" else jnp.abs(past - older)
+        mask = jnp.arange(self.length) >= self.first_loss_step
+        return bits[:, None].astype(self.dtype), SequenceTarget(labels, mask)
+
+
 # --------------------------------------------------------------------------- factory
 
 _TASKS: dict[str, tuple[type[AbstractTask], dict[str, Any]]] = {
@@ -1129,6 +1219,8 @@ _TASKS: dict[str, tuple[type[AbstractTask], dict[str, Any]]] = {
     "temporal_order_3bit": (TemporalOrderTask, {"bits": 3}),
     "copy": (CopyTask, {}),
     "flipflop": (FlipFlopTask, {}),
+    "delayed_xor": (DelayedXORTask, {"variant": "xor"}),
+    "delayed_copy": (DelayedXORTask, {"variant": "copy"}),
 }
 
 #: The names :func:`make_task` knows.
@@ -1141,10 +1233,11 @@ def make_task(name: Checked[str], length: Checked[int], **options: Any) -> Abstr
     **Arguments:**
 
     - `name`: one of ``"adding"``, ``"multiplication"``, ``"temporal_order"``,
-      ``"temporal_order_3bit"``, ``"copy"``, ``"flipflop"`` (``TASK_NAMES``).
+      ``"temporal_order_3bit"``, ``"copy"``, ``"flipflop"``, ``"delayed_xor"``,
+      ``"delayed_copy"`` (``TASK_NAMES``).
     - `length`: T, the number of time steps.
     - `options`: keyword options of the task's class (e.g. ``variant="arjovsky"`` for
-      adding, ``pattern_length=5`` for copy).
+      adding, ``pattern_length=5`` for copy, ``delay=10`` for the delayed tasks).
 
     **Returns:** the task (an :class:`AbstractTask`).
 

@@ -17,6 +17,7 @@ from rnngrad._tasks import (
     AbstractTask,
     AddingTask,
     CopyTask,
+    DelayedXORTask,
     MultiplicationTask,
     SequenceTarget,
     TemporalOrderTask,
@@ -238,6 +239,39 @@ def test_copy_arjovsky_is_their_sequence(t):
         CopyTask.arjovsky(0)
 
 
+@pytest.mark.parametrize("variant", ["xor", "copy"])
+def test_delayed_xor_targets_written_out(variant):
+    """Engelken 2023's targets written out: y_t = |x_{t-d} - x_{t-2d}| (copy: x_{t-d})
+    where the mask is on, from t = 2d (copy: d); a constant prediction scores log 2."""
+    task = DelayedXORTask(20, delay=3, variant=variant)
+    xs, ys = _samples(task, n=300)
+    x = xs[..., 0].astype(int)
+    assert xs.shape == (300, 20, 1) and set(np.unique(x)) == {0, 1}
+    first = 6 if variant == "xor" else 3
+    assert task.first_loss_step == first and task.name == f"delayed_{variant}"
+    np.testing.assert_array_equal(ys.mask, np.broadcast_to(np.arange(20) >= first, (300, 20)))
+    for t in range(first, 20):
+        want = np.abs(x[:, t - 3] - x[:, t - 6]) if variant == "xor" else x[:, t - 3]
+        np.testing.assert_array_equal(ys.labels[:, t], want)
+    assert abs(ys.labels[:, first:].mean() - 0.5) < 0.03  # fair targets: baseline log 2
+    y0 = jax.tree_util.tree_map(lambda a: a[0], ys)  # NumPy labels and mask: accepted
+    loss = task.loss(jnp.zeros((20, 2), xs.dtype), y0)
+    assert float(loss) == pytest.approx(task.baseline_loss) == pytest.approx(math.log(2))
+    assert make_task(f"delayed_{variant}", 20, delay=3) == task
+
+
+def test_delayed_xor_bad_input():
+    with pytest.raises(ValueError, match=r"DelayedXORTask: `length` must be >= 21.*2d"):
+        DelayedXORTask(20, delay=10)
+    assert DelayedXORTask(20, delay=10, variant="copy").first_loss_step == 10
+    with pytest.raises(ValueError, match=r"`delay` must be >= 1"):
+        DelayedXORTask(20, delay=0)
+    with pytest.raises(ValueError, match=r"`variant` must be one of \['xor', 'copy'\]"):
+        DelayedXORTask(20, delay=2, variant="parity")
+    with pytest.raises(TypeError, match=r"missing.*delay"):
+        DelayedXORTask(20)
+
+
 # --------------------------------------------------------------------------- keys, jit, vmap
 
 ALL_TASKS = [
@@ -367,6 +401,8 @@ def test_make_task_by_name():
         "temporal_order_3bit",
         "copy",
         "flipflop",
+        "delayed_xor",
+        "delayed_copy",
     )
     kinds = {
         "adding": AddingTask,
@@ -375,9 +411,11 @@ def test_make_task_by_name():
         "temporal_order_3bit": TemporalOrderTask,
         "copy": CopyTask,
         "flipflop": rg.FlipFlopTask,
+        "delayed_xor": DelayedXORTask,
+        "delayed_copy": DelayedXORTask,
     }
     for name in TASK_NAMES:
-        task = make_task(name, 40)
+        task = make_task(name, 40, **({"delay": 5} if name.startswith("delayed") else {}))
         assert isinstance(task, kinds[name]) and isinstance(task, AbstractTask)
         assert task.name == name and task.length == 40
         assert task.prediction_shape == (
