@@ -151,6 +151,10 @@ def identities() -> list[dict[str, str]]:
 
 def markdown(out: Path, runs: dict, rows: list[dict[str, str]], full: bool) -> str:
     size = "full" if full else "quick (--quick; run with --full for the published sizes)"
+    reused = {name: run["size"] for name, run in runs.items() if "size" in run}
+    if reused:  # records made earlier keep their own size
+        made = ", ".join(f"{name} ({s})" for name, s in reused.items())
+        size = f"{size}; reused records: {made}"
     fields = _runner.ROW_FIELDS
     lines = [
         "# rnngrad: reproduction report",
@@ -189,6 +193,7 @@ def _reused(record: dict) -> dict:
     size = record.get("size", "full")
     return {
         "status": f"reused an earlier run's record ({size} size)",
+        "size": size,
         "stdout": text,
         "seconds": float(record.get("seconds", 0.0)),
     }

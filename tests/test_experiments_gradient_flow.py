@@ -104,6 +104,7 @@ def test_report_assembles_identities_and_paper_rows(record, tmp_path):
     text = (tmp_path / "REPORT.md").read_text()
     head = "| result (paper) | task variant | size (ours) | paper | ours [interval] | match? |"
     assert head + " what differs |" in text
+    assert "reused records: gradient_flow (quick)" in text  # a reused record keeps its size
     assert "![gradient_flow: profiles](gradient_flow/profiles.png)" in text
     # The identities are computed, not copied: each must match.
     assert [row["match"] for row in result["identities"]] == ["yes", "yes", "yes"]
