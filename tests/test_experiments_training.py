@@ -93,7 +93,13 @@ def test_vanishing_fields(van):
     assert sorted(rec["figures"]) == ["lag_profiles.png", "success.png", "training.png"]
     (headers, rows), (_, prof_rows) = rec["tables"].values()
     assert headers == vanishing.HEADERS
-    assert len(rows) == len(vanishing.MODELS) * len(runs)
+    assert len(rows) == len(vanishing.MODELS) * len(runs) + 1  # + the RMSprop tanh run
+    rms = rec["tanh_rmsprop"]  # Arjovsky et al.'s training of the tanh RNN
+    assert len(rms["test_mse"]) == seeds and rms["hidden"] == rec["config"]["rmsprop"]["hidden"]
+    assert (
+        rec["checks"][f"tanh_rmsprop_arjovsky_T{rms['length']}_success"] == rms["mse_success_rate"]
+    )
+    assert arrays["loss_curve_tanh_rmsprop"].shape[0] == seeds
     assert {r[1] for r in rows} == {"arjovsky"}  # the variant column
     assert len(prof_rows) == len(vanishing.MODELS)
     assert abs(rec["baseline_mse"] - 1 / 6) < 1e-12
@@ -103,6 +109,7 @@ def test_vanishing_fields(van):
     assert {e.check for e in expected} == {
         *(f"{m}_arjovsky_T100_success" for m in ("lstm", "lstm_chrono", "irnn", "tanh_gaussian")),
         *(f"{m}_hochreiter_T100_success" for m in ("lstm", "irnn")),
+        "tanh_rmsprop_arjovsky_T100_success",
     }
     assert all(e.interval == e.check + "_95ci" for e in expected)
     assert all(e.variant == vanishing.VARIANTS[e.check.split("_")[-3]] for e in expected)
