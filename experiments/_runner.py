@@ -37,7 +37,8 @@ class Expect:
     ``==``; `fmt` formats our value. So that a row compares like with like, it also says
     which task `variant` (and whose definition) both sides ran, the `size` of our full
     run (task length, units, seeds, steps), and what `differs` from the paper's setup;
-    `interval` names the check holding ``[low, high]`` (a 95 % interval) of our value.
+    `interval` names the check holding ``[low, high]`` of our value (a Wilson 95 %
+    interval for a success rate, or the range the row's `differs` names).
     """
 
     result: str
@@ -135,7 +136,7 @@ def format_table(headers: list[str], rows: list[list[Any]], width: int = 12) -> 
 
 
 def comparisons(experiment: Experiment, record: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The rows (:attr:`Expect.HEADERS`) of `experiment` on `record`."""
+    """The rows (dicts with the fields of :data:`ROW_FIELDS`) of `experiment` on `record`."""
     checks = record.get("checks", {})
     return [e.row(checks) for e in experiment.expected]
 

@@ -215,6 +215,9 @@ def run_rmsprop(cfg: dict, key) -> dict:
 
 def run(cfg: dict) -> tuple[dict, dict]:
     key, (p_variant, t_ref), rows = jax.random.key(0), cfg["profile_run"], []
+    if [p_variant, t_ref] not in [list(r) for r in cfg["runs"]]:
+        raise ValueError(f"vanishing: profile_run {cfg['profile_run']} must be one of the runs "
+                         f"{cfg['runs']} (its trained models are profiled)")  # fmt: skip
     results: dict = {m: {} for m in MODELS}
     arrays: dict = {"lags": np.arange(t_ref)}
     init, trained = {}, {}  # lag profiles of the profile run
