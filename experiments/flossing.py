@@ -19,9 +19,9 @@ What it does (float32): Engelken's task and protocol (github RainerEngelken/Grad
   argmax of the logits right, averaged over the loss steps); success rates with Wilson
   95 % intervals (rg.success_stats; "stuck": test loss within 5 % of log 2). The training
   steps of every (arm, seed) are one vmapped compiled chunk per delay.
-  Sizes: N = 32 units with k = 30 flossed exponents (Engelken: N = 80, k = 75; at N = 80 one
-  flossing step cost 0.28 s per seed here, 100x N = 32's) and 2000 training steps (3001),
-  so that --full fits 10 min on 2 cores. Delays 7, 10, 13: a first run at d = 2, 4, 6, 10
+  Sizes: N = 32 units with k = 30 flossed exponents (Engelken: N = 80, k = 75, whose QR
+  steps cost ~100x more here) and 2000 training steps (3001), so that --full fits 10 min
+  on 2 cores. Delays 7, 10, 13: a first run at d = 2, 4, 6, 10
   (5 seeds) solved every seed of every arm up to d = 6 and 2/5 plain seeds at d = 10, so
   the sweep brackets d = 10, where plain training starts to fail at N = 32 (a delayed XOR
   needs the last 2d bits in memory; Engelken's d = 10 at N = 80 is a similar load).

@@ -441,6 +441,7 @@ def _marker_min_length(task: str) -> str:
 _MARKER_WINDOWS = {
     # (first marker in [0, a), second in [a, b)) as fractions of T, floored.
     "hochreiter": (10, 2),  # [0, T/10), [T/10, T/2): Hochreiter & Schmidhuber; Pascanu
+    "pascanu": (10, 2),  # the same windows, under the name of the paper that generates them
     "arjovsky": (2, 1),  # [0, T/2), [T/2, T): Arjovsky, Shah & Bengio 2016
 }
 
@@ -480,6 +481,8 @@ class AddingTask(AbstractTask):
       ``[floor(T/10), floor(T/2))``: Hochreiter & Schmidhuber 1997 (Experiment 4) as
       Pascanu, Mikolov & Bengio 2013 generate it. Both marked values lie at least T/2
       steps before the readout: the harder task.
+    - ``variant="pascanu"``: the same windows as ``"hochreiter"`` (Pascanu et al.'s code
+      generates them; the name is kept so that a config can cite the paper it follows).
     - ``variant="arjovsky"``: the first in ``[0, floor(T/2))``, the second in
       ``[floor(T/2), T)``: Arjovsky, Shah & Bengio 2016 (unitary RNNs; their code draws
       the first in [0, T/2) and adds T/2 for the second), the form most later papers
@@ -499,10 +502,10 @@ class AddingTask(AbstractTask):
 
     **Arguments:**
 
-    - `length`: T >= 10 for ``"hochreiter"`` (the first window [0, floor(T/10)) must be
-      non-empty), T >= 2 for ``"arjovsky"``.
-    - `variant`: ``"hochreiter"`` (default) or ``"arjovsky"`` (keyword only, as all
-      options).
+    - `length`: T >= 10 for ``"hochreiter"``/``"pascanu"`` (the first window
+      [0, floor(T/10)) must be non-empty), T >= 2 for ``"arjovsky"``.
+    - `variant`: ``"hochreiter"`` (default), ``"pascanu"`` (the same windows) or
+      ``"arjovsky"`` (keyword only, as all options).
     - `target`: ``"sum"`` (default) or ``"mean"``.
     - `value_range`: ``(low, high)`` of the uniform values, default ``(0.0, 1.0)``.
     - `dtype`: float dtype of ``xs`` and ``y``; default float64 under x64, else float32.
@@ -525,7 +528,7 @@ class AddingTask(AbstractTask):
     """
 
     length: int = eqx.field(static=True)
-    variant: Literal["hochreiter", "arjovsky"] = eqx.field(static=True)
+    variant: Literal["hochreiter", "pascanu", "arjovsky"] = eqx.field(static=True)
     target: Literal["sum", "mean"] = eqx.field(static=True)
     value_range: tuple[float, float] = eqx.field(static=True)
     dtype: Any = eqx.field(static=True)
@@ -541,19 +544,19 @@ class AddingTask(AbstractTask):
         self,
         length: Checked[int],
         *,
-        variant: Checked[Literal["hochreiter", "arjovsky"]] = "hochreiter",
+        variant: Checked[Literal["hochreiter", "pascanu", "arjovsky"]] = "hochreiter",
         target: Checked[Literal["sum", "mean"]] = "sum",
         value_range: Checked[tuple[float, float]] = (0.0, 1.0),
         dtype: Any = None,
     ):
         if isinstance(variant, str) and variant in ("sum", "mean"):
             raise ValueError(
-                f"AddingTask: `variant` names the paper's marker windows ('hochreiter' or "
-                f"'arjovsky'); the form of the target moved to `target`: use "
+                f"AddingTask: `variant` names the paper's marker windows ('hochreiter', "
+                f"'pascanu' or 'arjovsky'); the form of the target moved to `target`: use "
                 f"target={variant!r}."
             )
         self.variant = check_choice("variant", variant, tuple(_MARKER_WINDOWS), where="AddingTask")
-        if self.variant == "hochreiter":
+        if _MARKER_WINDOWS[self.variant][0] == 10:  # the first window is [0, floor(T/10))
             self.length = check_int(
                 "length", length, where="AddingTask", minimum=10, why=_marker_min_length("adding")
             )

@@ -50,9 +50,10 @@ ARJOVSKY = {50: ((0, 25), (25, 50)), 57: ((0, 28), (28, 57)), 10: ((0, 5), (5, 1
         (lambda t: AddingTask(t), lambda a, b: a + b, HOCHREITER),
         (lambda t: AddingTask(t, target="mean"), lambda a, b: (a + b) / 2, HOCHREITER),
         (lambda t: AddingTask(t, variant="arjovsky"), lambda a, b: a + b, ARJOVSKY),
+        (lambda t: AddingTask(t, variant="pascanu"), lambda a, b: a + b, HOCHREITER),
         (lambda t: MultiplicationTask(t), lambda a, b: a * b, HOCHREITER),
     ],
-    ids=["adding-sum", "adding-mean", "adding-arjovsky", "multiplication"],
+    ids=["adding-sum", "adding-mean", "adding-arjovsky", "adding-pascanu", "multiplication"],
 )
 def test_marker_tasks_layout_and_target(length, make, combine, windows):
     task = make(length)
@@ -485,7 +486,9 @@ def test_bad_copy_parameters():
 def test_bad_options():
     with pytest.raises(ValueError, match=r"`target` must be one of \['sum', 'mean'\], got 'avg'"):
         AddingTask(20, target="avg")
-    with pytest.raises(ValueError, match=r"`variant` must be one of \['hochreiter', 'arjovsky'\]"):
+    with pytest.raises(
+        ValueError, match=r"`variant` must be one of \['hochreiter', 'pascanu', 'arjovsky'\]"
+    ):
         AddingTask(20, variant="le")
     # The meaning `variant` had before: the message points to `target`.
     with pytest.raises(ValueError, match=r"marker windows.*use target='mean'"):
