@@ -148,7 +148,7 @@ def run(cfg: dict) -> tuple[dict, dict]:
         arrays.update(out)
         checks[f"one_step_nrmse_{hidden}"] = results[str(hidden)]["one_step_nrmse"]
         # One reservoir's NRMSE_84 varies several-fold between draws: repeat the free runs
-        # with other reservoirs (Jaeger & Haas averaged independent trials too).
+        # with other reservoirs and report their median and range.
         keys = [jax.random.fold_in(k_pred, i) for i in range(1, cfg["free_run_trials"])]
         trials = [results[str(hidden)]["nrmse84_rms"]]
         trials += [
