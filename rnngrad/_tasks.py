@@ -1175,7 +1175,7 @@ class DelayedXORTask(AbstractTask):
         who = "DelayedXORTask"
         self.variant = check_choice("variant", variant, ("xor", "copy"), where=who)
         self.delay = check_int("delay", delay, where=who, minimum=1)
-        first = self.delay * (2 if self.variant == "xor" else 1)
+        first = self.first_loss_step
         why = f"the first loss step is {first} (= {'2d' if first > self.delay else 'd'})"
         self.length = check_int("length", length, where=who, minimum=first + 1, why=why)
         self.dtype = check_float_dtype("dtype", dtype, where=who)
