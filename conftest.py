@@ -26,6 +26,36 @@ if os.environ.get("RNNGRAD_TEST_XLA_CACHE", "1") != "0":
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+_NO_OPT = "JAX_DISABLE_MOST_OPTIMIZATIONS"
+_FAST_COMPILE = os.environ.get("RNNGRAD_TEST_FAST_COMPILE", "1") != "0"
+if _FAST_COMPILE:
+    # The suite is compile-bound (issue #15): most tests compile a program and run it for
+    # a few steps. jax's smoke-test switch (LLVM at -O0, no expensive passes) halves XLA's
+    # compile time of a training program and makes its steps several times slower; the
+    # tests that run many steps are marked `optimized` and compile as users' code does.
+    # Results agree to rounding, not bitwise (a float64 training run and a lag profile:
+    # <= 1.5e-14 apart), so every program of a bitwise comparison compiles the same way;
+    # the environment variable carries the switch into the subprocesses tests start.
+    # RNNGRAD_TEST_FAST_COMPILE=0 turns it off.
+    os.environ[_NO_OPT] = "1"
+    jax.config.update("jax_disable_most_optimizations", True)
+
+
+@pytest.fixture(autouse=True)
+def _optimized(request):
+    """Tests marked `optimized` (many steps run) compile with XLA's full optimisation."""
+    if not _FAST_COMPILE or request.node.get_closest_marker("optimized") is None:
+        yield
+        return
+    jax.config.update("jax_disable_most_optimizations", False)
+    del os.environ[_NO_OPT]  # and in the subprocesses the test starts
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", True)
+        os.environ[_NO_OPT] = "1"
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
     """Drop jax's compiled programs after each test module.

@@ -174,6 +174,7 @@ def test_bad_input(call, error, match):
         call()
 
 
+@pytest.mark.optimized
 def test_measured_rates_match_the_prediction_at_n_1000():
     # The grid: N = 1000, σ_w ∈ {0.5, 0.8, 1.2, 1.5, 2, 3}, σ_b ∈ {0, 0.3}; one
     # compiled, vmapped call over the 12 networks.

@@ -31,6 +31,7 @@ def vanilla(key, hidden=8, scale=1.0):
     return rg.scale_recurrent(rg.VanillaCell(2, hidden, key=key), scale)
 
 
+@pytest.mark.optimized
 def test_lstm_solves_short_adding_task():
     res = rg.train(
         lambda k: rg.lstm(2, 16, key=k),
@@ -358,6 +359,7 @@ def test_checkpoint_of_an_older_format_gets_a_clear_error(tmp_path):
         )  # fmt: skip
 
 
+@pytest.mark.optimized
 def test_lstm_solves_arjovsky_adding_at_t50():
     """The check that would have caught #16's row 1: with Arjovsky et al.'s marker windows
     a forget-bias-1 LSTM solves the adding problem at T = 50 within 2000 Adam steps (both
