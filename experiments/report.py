@@ -1,10 +1,11 @@
 """Run every experiment and benchmark; write results/REPORT.md: figures, tables, paper vs ours.
 
 Command:   python experiments/report.py [--full] [--out results] [--only NAME ...] [--reuse]
-Runtime:   quick (default): about 11 minutes on a 2-core CPU; --full: about 2.5 hours on 2
-           cores shared with other jobs (measured per script: vanishing 47 min,
-           memory_curse ~60, exploding 29, flossing 9.5, phase_diagram 7.4, the rest a
-           few minutes). Each run's seconds are in <out>/report.json.
+Runtime:   quick (default): about 11 minutes on a 2-core CPU; --full: 99 min measured
+           with two scripts at a time (the default --jobs 2 on 2 cores; 197 min of script
+           time, e.g. memory_curse 97 min, vanishing 51, exploding 24, flossing 11,
+           phase_diagram 6, the rest a few minutes each). memory_curse alone bounds it.
+           Each run's seconds and the wall time are in <out>/report.json.
 What it does:
   Runs each experiment (gradient_flow, vanishing, exploding, echo_state, flossing,
   memory_curse, phase_diagram, fixed_points) and each benchmark script in its own
@@ -59,10 +60,10 @@ BENCHMARKS = [
 ]
 
 
-# Minutes of each script at --full, measured on 2 cores shared with other jobs: the
-# longest start first, so that --jobs 2 ends close to half the total.
-FULL_MINUTES = {"memory_curse": 63, "vanishing": 47, "exploding": 29, "flossing": 10,
-                "phase_diagram": 7.4, "fixed_points": 3, "echo_state": 1}  # fmt: skip
+# Minutes of each script at --full, measured two at a time on 2 cores: the longest start
+# first, so that --jobs 2 ends close to half the total.
+FULL_MINUTES = {"memory_curse": 97, "vanishing": 51, "exploding": 24, "flossing": 11,
+                "phase_diagram": 6, "fixed_points": 3, "echo_state": 2.5}  # fmt: skip
 
 
 def _path(name: str) -> Path:
