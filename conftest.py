@@ -7,6 +7,7 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
 import atexit  # noqa: E402
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
@@ -41,19 +42,34 @@ if _FAST_COMPILE:
     jax.config.update("jax_disable_most_optimizations", True)
 
 
-@pytest.fixture(autouse=True)
-def _optimized(request):
-    """Tests marked `optimized` (many steps run) compile with XLA's full optimisation."""
-    if not _FAST_COMPILE or request.node.get_closest_marker("optimized") is None:
+@contextlib.contextmanager
+def _compiled_fully(marked: bool):
+    """While `marked`, programs compile with XLA's full optimisation, here and in the
+    subprocesses started meanwhile; afterwards the switch is as it was."""
+    if not (_FAST_COMPILE and marked and os.environ.get(_NO_OPT) == "1"):
         yield
         return
     jax.config.update("jax_disable_most_optimizations", False)
-    del os.environ[_NO_OPT]  # and in the subprocesses the test starts
+    del os.environ[_NO_OPT]
     try:
         yield
     finally:
         jax.config.update("jax_disable_most_optimizations", True)
         os.environ[_NO_OPT] = "1"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _optimized_module(request):
+    """A module marked `optimized` (``pytestmark``) compiles fully, its fixtures too."""
+    with _compiled_fully(request.node.get_closest_marker("optimized") is not None):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _optimized(request):
+    """Tests marked `optimized` (many steps run) compile with XLA's full optimisation."""
+    with _compiled_fully(any(m.name == "optimized" for m in request.node.own_markers)):
+        yield
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -252,6 +252,7 @@ def test_log_path_in_float32_survives_underflow():
     )
 
 
+@pytest.mark.optimized
 def test_contributions_log_norms_beyond_float64_range():
     cell = orth_linear(0.25)
     length = 600  # 0.25**599 ~ 1e-361: below float64's smallest subnormal
@@ -465,6 +466,7 @@ def test_nan_input_raises_eagerly_and_is_never_a_zero_gradient_under_jit():
         rg.lag_profile(jnp.eye(3, dtype=jnp.complex128))
 
 
+@pytest.mark.optimized
 def test_saturation_is_flagged_and_warned():
     """tanh at a huge scale in float32: derivatives round to exactly 0, logs are -inf."""
     cell = rg.scale_recurrent(rg.VanillaCell(1, 4, dtype=jnp.float32, key=jax.random.key(3)), 50.0)

@@ -27,6 +27,8 @@ from benchmarks import (
     sweep_profile,
 )
 
+# The scripts time what users run and run more steps than they compile: full compilation.
+pytestmark = pytest.mark.optimized
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = "torch not installed (hidden by RNNGRAD_BENCH_NO_TORCH)"
 

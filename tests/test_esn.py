@@ -129,6 +129,7 @@ def test_row_sparse_storage_equals_dense():
         EchoStateCell(1, 8, storage=None, key=options["key"])
 
 
+@pytest.mark.optimized
 @pytest.mark.parametrize("storage", ["auto", "dense"])
 def test_arnoldi_spectral_radius_matches_dense_eigenvalues(storage):
     """N >= 512: the Arnoldi radius of the stored base agrees with numpy's eigvals to 1e-8."""

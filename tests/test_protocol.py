@@ -87,7 +87,8 @@ def test_carry_helpers_follow_the_tuple_carry():
     np.testing.assert_array_equal(flat, jnp.concatenate(CARRY0))
     carries = rg.unroll(CELL, XS, CARRY0)
     want = hand_states(CELL, XS, jnp.concatenate(CARRY0))
-    np.testing.assert_allclose(jnp.concatenate(carries, axis=1), jnp.stack(want), rtol=1e-14)
+    # two separately compiled programs (the scan, the eager loop): equal to rounding
+    np.testing.assert_allclose(jnp.concatenate(carries, axis=1), jnp.stack(want), rtol=1e-13)
 
 
 def test_state_jacobians_and_spectral_norms_match_jacfwd():
