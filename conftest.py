@@ -32,8 +32,11 @@ _FAST_COMPILE = os.environ.get("RNNGRAD_TEST_FAST_COMPILE", "1") != "0"
 if _FAST_COMPILE:
     # The suite is compile-bound (issue #15): most tests compile a program and run it for
     # a few steps. jax's smoke-test switch (LLVM at -O0, no expensive passes) halves XLA's
-    # compile time of a training program and makes its steps several times slower; the
-    # tests that run many steps are marked `optimized` and compile as users' code does.
+    # compile time of a training program and makes its steps several times slower. Tests
+    # that run many steps, and one whose subject is the optimised program's rounding (a
+    # saturated float32 tanh cell whose derivatives round to exactly 0: without the
+    # optimisation they did not, and no warning came), are marked `optimized` and
+    # compile as users' code does.
     # Results agree to rounding, not bitwise (a float64 training run and a lag profile:
     # <= 1.5e-14 apart), so every program of a bitwise comparison compiles the same way;
     # the environment variable carries the switch into the subprocesses tests start.

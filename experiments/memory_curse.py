@@ -529,7 +529,8 @@ EXPECTED = (
         "lru_adding_success", ">=", 0.8, "{:.0%}", variant=ADDING,
         size=f"{LEARN_SIZE}; one LRU layer (64 states) behind an MLP encoder (32)",
         differs="Orvieto et al. report the LRU on the Long Range Arena (deep stacks of LRU "
-        "blocks, long training), not on the adding problem; one layer and 1000 steps here",
+        f"blocks, long training), not on the adding problem; one layer and "
+        f"{_FULL['steps'][T_LONG]} steps here",
         interval="lru_adding_success_95ci",
     ),
     _runner.Expect(
