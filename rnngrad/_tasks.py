@@ -556,15 +556,12 @@ class AddingTask(AbstractTask):
                 f"target={variant!r}."
             )
         self.variant = check_choice("variant", variant, tuple(_MARKER_WINDOWS), where="AddingTask")
-        if _MARKER_WINDOWS[self.variant][0] == 10:  # the first window is [0, floor(T/10))
-            self.length = check_int(
-                "length", length, where="AddingTask", minimum=10, why=_marker_min_length("adding")
-            )
-        else:
-            self.length = check_int(
-                "length", length, where="AddingTask", minimum=2,
-                why="each half of the sequence holds one marker",
-            )  # fmt: skip
+        first = _MARKER_WINDOWS[self.variant][0]  # T >= a: [0, floor(T/a)) is not empty
+        why = (
+            _marker_min_length("adding") if first == 10
+            else "each half of the sequence holds one marker"
+        )  # fmt: skip
+        self.length = check_int("length", length, where="AddingTask", minimum=first, why=why)
         self.target = check_choice("target", target, ("sum", "mean"), where="AddingTask")
         self.value_range = check_range("value_range", value_range, where="AddingTask")
         self.dtype = check_float_dtype("dtype", dtype, where="AddingTask")
