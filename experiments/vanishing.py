@@ -190,6 +190,12 @@ def run_key(variant: str, length: int) -> str:
     return f"{variant}_T{length}"
 
 
+def summarise(res: rg.TrainResult, task: rg.AddingTask) -> tuple[dict, np.ndarray]:
+    """A trained model's per-seed entry and its block-averaged loss curves (seeds x blocks)."""
+    per_seed = (res.test_loss, res.solved, res.test_error_rate, res.first_divergent_step)
+    return entry(*per_seed, task.baseline_loss), _runner.block_reduce(np.asarray(res.losses))
+
+
 def arjovsky_optimiser() -> optax.GradientTransformation:
     """Arjovsky et al. 2016's training of the tanh RNN (their code): element-wise clipping
     at 1, then RMSprop at lr 1e-3, decay 0.9, the mean square started at 1e-3."""
@@ -208,9 +214,8 @@ def run_rmsprop(cfg: dict, key) -> dict:
         steps=c["steps"], batch_size=c["batch_size"], seeds=cfg["seeds"], progress=False,
         test_size=cfg["test_size"], key=jax.random.fold_in(key, c["length"]),
     )  # fmt: skip
-    per_seed = (res.test_loss, res.solved, res.test_error_rate, res.first_divergent_step)
-    curve = _runner.block_reduce(np.asarray(res.losses))
-    return {**entry(*per_seed, task.baseline_loss), **c, "loss_curve": curve}
+    e, curve = summarise(res, task)
+    return {**e, **c, "loss_curve": curve}
 
 
 def run(cfg: dict) -> tuple[dict, dict]:
@@ -249,13 +254,12 @@ def run(cfg: dict) -> tuple[dict, dict]:
             res = rg.train(
                 make, task, optimizer=adam, steps=steps, key=k_len, progress=False, **sizes
             )
-            per_seed = (res.test_loss, res.solved, res.test_error_rate, res.first_divergent_step)
-            curve = _runner.block_reduce(np.asarray(res.losses))
+            e, curve = summarise(res, task)
             arrays[f"loss_curve_{model}_{run_id}"] = curve
             if profiled:
                 m0, m1 = res.seed_model(0, initial=True), res.seed_model(0)
                 init[model], trained[model] = (profile(m.cell, m.readout) for m in (m0, m1))
-            done(model, entry(*per_seed, task.baseline_loss), {"steps": steps})
+            done(model, e, {"steps": steps})
         esn = [run_esn(task, rg.train_keys(k_len, s), cfg["esn"]) for s in range(cfg["seeds"])]
         cells, picks, mse, solved, err = zip(*esn)
         if profiled:  # the reservoir is not trained: one profile for both
