@@ -62,7 +62,7 @@ BENCHMARKS = [
 
 # Minutes of each script at --full, measured two at a time on 2 cores: the longest start
 # first, so that --jobs 2 ends close to half the total.
-FULL_MINUTES = {"memory_curse": 97, "vanishing": 51, "exploding": 24, "flossing": 11,
+FULL_MINUTES = {"memory_curse": 40, "vanishing": 51, "exploding": 24, "flossing": 11,
                 "phase_diagram": 6, "fixed_points": 3, "echo_state": 2.5}  # fmt: skip
 
 

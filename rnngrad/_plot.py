@@ -771,7 +771,8 @@ def success(
 
     - `names`: (M,) the methods (legend entries).
     - `successes`: (M,) or (M, G) integer counts.
-    - `trials`: the number of seeds, an int or an array broadcastable to `successes`.
+    - `trials`: the number of seeds, an int or an array broadcastable to `successes`; 0
+      where a method was not run in a group (no bar there, labelled "not run").
     - `groups`: (G,) group names on the x-axis (e.g. ``["T = 100", "T = 200"]``).
     - `z`: the normal quantile of the interval (default 95 %).
     - `colors`: (M,) colours; `ax`: the Axes (default new).
@@ -809,12 +810,13 @@ def success(
 
     fig, (a,) = _axes("ax", ax, 1, (max(5.0, 1.1 * ng * (m + 1) + 2.5), 4.5))
     width = 0.8 / m
+    run = n > 0  # 0 trials: that method was not run in that group (no bar, "not run")
     for i in range(m):
         xs = np.arange(ng) + (i - m / 2 + 0.5) * width
-        err = np.stack([rate[i] - lo[i], hi[i] - rate[i]])
+        err = np.where(run[i], np.stack([rate[i] - lo[i], hi[i] - rate[i]]), 0.0)
         a.bar(
             xs,
-            rate[i],
+            np.where(run[i], rate[i], 0.0),
             width,
             color=colours[i],
             label=names[i],
@@ -823,7 +825,8 @@ def success(
             error_kw={"lw": 0.9},
         )
         for x_, ki, ni in zip(xs, k2[i], n[i]):
-            a.text(x_, 1.02, f"{int(ki)}/{int(ni)}", ha="center", va="bottom", fontsize=6)
+            text = f"{int(ki)}/{int(ni)}" if ni > 0 else "not run"
+            a.text(x_, 1.02, text, ha="center", va="bottom", fontsize=6, rotation=90 * (ni <= 0))
     a.set_xticks(np.arange(ng), groups if groups is not None else [""])
     a.set_ylim(0, 1.1)
     a.set_xlim(-0.5, ng - 0.5)

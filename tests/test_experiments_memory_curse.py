@@ -90,9 +90,17 @@ def test_learning_fields_and_success_counts(run):
     _, rec, arrays = run
     seeds, lengths = rec["config"]["seeds"], rec["config"]["lengths"]
     assert set(rec["results"]) == set(mc.TASKS)
+    cfg = mc.SIZES["quick"]
+    ran = {(t, m, n) for t in mc.TASKS for n in lengths for m in mc.planned(cfg, t, n)}
+    # the quick size narrows its longer T to two models on one task, as the full size
+    assert (("copy", "lru", max(lengths)) not in ran) and ("adding", "lru", max(lengths)) in ran
+    assert len(ran) == len(mc.TASKS) * len(mc.MODELS) + 2
     for task_name in mc.TASKS:
         for model in mc.MODELS:
-            for length in lengths:
+            assert set(rec["results"][task_name][model]) == {
+                str(n) for n in lengths if (task_name, model, n) in ran
+            }
+            for length in [n for n in lengths if (task_name, model, n) in ran]:
                 e = rec["results"][task_name][model][str(length)]
                 assert len(e["test_loss"]) == len(e["success"]) == seeds
                 if task_name == "adding":
@@ -121,7 +129,9 @@ def test_learning_fields_and_success_counts(run):
 
 def test_initial_lag_profiles(run):
     _, rec, arrays = run
-    (length,) = rec["config"]["lengths"]
+    length = min(rec["config"]["lengths"])  # every model and task
+    assert arrays[f"profile_adding_T{max(rec['config']['lengths'])}"].shape[0] == 2
+    assert f"profile_copy_T{max(rec['config']['lengths'])}" not in arrays
     adding = arrays[f"profile_adding_T{length}"]
     copy = arrays[f"profile_copy_T{length}"]
     task = rg.CopyTask.from_delay(length)

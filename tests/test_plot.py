@@ -143,6 +143,19 @@ def test_success_bars_are_wilson_intervals():
     assert {"0/3", "0/7", "7/7"} <= {t.get_text() for t in ax.texts}
 
 
+def test_success_marks_methods_not_run_in_a_group():
+    # the second method ran only in the first group: no bar, no error bar, "not run"
+    k, n = np.array([[1, 2], [3, 0]]), np.array([[5, 5], [5, 0]])
+    (ax,) = rgp.success(["a", "b"], k, n, groups=["T=100", "T=1000"]).axes
+    heights = [[p.get_height() for p in c.patches] for c in ax.containers if hasattr(c, "patches")]
+    assert heights == [[0.2, 0.4], [0.6, 0.0]]
+    bars = [c for c in ax.containers if isinstance(c, mpl.container.ErrorbarContainer)]
+    _, (lo, hi) = (np.array(s).T[1] for s in bars[1].lines[2][0].get_segments())
+    assert lo == hi == 0.0  # the empty group's error bar has no extent
+    texts = [t.get_text() for t in ax.texts]
+    assert texts.count("not run") == 1 and "0/0" not in texts and "3/5" in texts
+
+
 def test_other_figures_labels_and_legends():
     figs = {
         "training": rgp.training_curves(
