@@ -43,14 +43,15 @@ What it shows: without normalisation the sensitivity to λ grows like (1 - λ)^-
   memory. γ-normalisation bounds the variance and takes the sensitivity to (1 - λ)^-2;
   the exponential parametrisation takes it to O(1). On the adding problem at T = 100
   the models whose initial lag profile reaches the markers (chrono LSTM, LRU) learn and
-  the others (tanh, minGRU, IndRNN) stay at the baseline; at T = 1000 and on the copy
-  task, the step budget here is too small (stop 25's full run: every model 0/5 on both
-  tasks at T = 1000), though the gradient of the chrono LSTM and the LRU still reaches
-  the far inputs. The record ("gaps") says by how
-  much each expectation is missed (issue #13's: LRU >= 4/5 seeds on adding at T = 1000).
+  the others (tanh, minGRU, IndRNN) stay at the baseline; on the copy task and at
+  T = 1000 the step budget here is too small (stop 25's full run, all five models on
+  both tasks at T = 1000: every one 0/5), though the LRU's gradient still reaches the
+  far inputs. The record ("gaps") says by how much each expectation is missed (issue
+  #13's: LRU >= 4/5 seeds on adding at T = 1000).
 Numbers: the printed tables; memory_curse.json: picture (slopes, max_z, per-ρ values),
-  results[task][model][T] (the runs made; test_loss, success, success_rate, success_95ci, stuck,
-  median_test_loss, first_divergent_step, seconds), lag_profiles, gaps, checks;
+  results[task][model][T] for the runs made (test_loss, success, success_rate,
+  success_95ci, stuck, median_test_loss, first_divergent_step, seconds), lag_profiles,
+  gaps, checks;
   memory_curse.npz: lam, theory_* and measured_* (ρ × λ), profile_<task>_T<T> (models ×
   lags), loss_curve_<task>_<model>_T<T>. Figures: memory_curse.png, success.png,
   lag_profiles.png, training.png.
