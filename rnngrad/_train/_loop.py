@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -332,30 +331,6 @@ def _init(
     return eqx.filter_vmap(per_seed, in_axes=(0, None))(jnp.arange(points), jnp.arange(seeds))
 
 
-def _compile_in_background(function: Any, *args: Any) -> threading.Thread | None:
-    """Start compiling ``function(*args)`` (an ``eqx.filter_jit`` function) on a second
-    thread; the caller joins the thread before its own call, which then finds the program
-    compiled (jax caches an ahead-of-time compile for the same arguments).
-
-    Why by hand: a first ``rg.train`` call's wall time is mostly XLA compiles, run one
-    after another, and XLA compiles one program on one core. Any failure is left to the
-    caller's own call, which compiles (and raises) as usual. Not with several processes
-    (``jax.distributed``), whose compiles must stay in step.
-    """
-    if jax.process_count() > 1:
-        return None
-
-    def compile_() -> None:
-        try:
-            function.lower(*args).compile()
-        except Exception:  # noqa: BLE001 - the caller's call reports it
-            pass
-
-    thread = threading.Thread(target=compile_, name="rnngrad-compile", daemon=True)
-    thread.start()
-    return thread
-
-
 @eqx.filter_jit
 def _evaluate(task: AbstractTask, test_size: int, models: Any, k_tests: Any) -> tuple:
     """Test loss, error rate, solved, and whether the test loss and every trained
@@ -572,9 +547,6 @@ def train(
         """(padded, seeds, steps) -> (seeds, steps), or (*grid, seeds, steps)."""
         return array[0] if grid is None else array[:total].reshape(*shape, *array.shape[1:])
 
-    # The test evaluation compiles on a second core while the chunks compile and run.
-    untrained = eqx.combine(states.model, model_static)  # as the trained: shapes, sharding
-    evaluation = _compile_in_background(_evaluate, task, test_size, untrained, k_tests)
     show = n_chunks > 1 if progress is None else progress
     chunk_ids = range(done // chunk_steps, n_chunks)
     if show:
@@ -602,8 +574,6 @@ def train(
             on_chunk(done, {"losses": records(losses.copy()), "grad_norms": records(norms.copy())})
 
     trained = eqx.combine(states.model, model_static)
-    if evaluation is not None:
-        evaluation.join()
     test_loss, test_err, solved, finite = _evaluate(task, test_size, trained, k_tests)
     if jax.process_count() > 1:  # shards on other processes (jax.distributed): gather
         states, test_loss, test_err, solved = jax.tree_util.tree_map(
